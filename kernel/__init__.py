@@ -1,0 +1,35 @@
+"""A pluggable microkernel app-server speaking the Codex app-server protocol v2.
+
+The names a plugin author needs are importable from here; everything else
+lives in the submodules named in docs/plugin-authors.md.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .config import ConfigError, PluginConfig
+from .connection import Connection, ConnectionClosed, ServerRequestTimeout
+from .context import RequestContext
+from .hookspecs import hookimpl, hookspec
+from .rpc.errors import RpcError
+from .rpc.fields import AbsolutePath, field
+from .rpc.registry import Registrar
+from .runtime import Kernel
+
+__all__ = [
+    "AbsolutePath",
+    "ConfigError",
+    "Connection",
+    "ConnectionClosed",
+    "Kernel",
+    "PluginConfig",
+    "Registrar",
+    "RequestContext",
+    "RpcError",
+    "ServerRequestTimeout",
+    "__version__",
+    "field",
+    "hookimpl",
+    "hookspec",
+]

@@ -1,0 +1,209 @@
+"""The plugin contract: every hook the kernel calls, and when.
+
+A plugin is any object (a module, or a class the kernel instantiates once per
+kernel) whose functions are marked with :data:`hookimpl` and named after the
+hooks below. It is found through the ``kernel.plugins`` entry-point group;
+the entry-point name is the plugin's name everywhere (``--plugins``,
+``--disable``, ``[plugins.<name>]`` in config.toml).
+
+How results combine, for every hook here: the kernel calls each plugin's
+implementation on its own, in load order, so one plugin's exception never
+hides another plugin's result. What happens to the failing plugin depends on
+the stage and is stated per hook. An implementation may be ``async def``
+wherever a hook says "may be async"; the kernel awaits it.
+
+Each hook's docstring has the same sections: *When*, *Parameters*,
+*Returns*, *Errors*. ``tests/test_hook_docs.py`` fails if one is missing, and
+docs/hooks.md must mention every hook.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .config import PluginConfig
+    from .connection import Connection
+    from .handshake import InitializeParams
+    from .rpc.registry import Registrar
+    from .runtime import Kernel
+
+__all__ = ["PROJECT", "KernelSpec", "OptionGroup", "hookimpl", "hookspec"]
+
+PROJECT = "kernel"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class OptionGroup(Protocol):
+    """The part of an argparse argument group a plugin uses."""
+
+    def add_argument(self, *names: str, **kwargs: Any) -> argparse.Action:
+        """Add one option, exactly as ``argparse.ArgumentParser.add_argument``."""
+        ...
+
+
+class KernelSpec:
+    """Hook specifications of the kernel (see each method)."""
+
+    @hookspec
+    def kernel_add_hookspecs(self, pluginmanager: pluggy.PluginManager) -> None:
+        """Publish a family's own hooks for other plugins to implement.
+
+        When: once, right after all selected plugins are registered and before
+        any other hook; call ``pluginmanager.add_hookspecs(YourSpecs)``.
+
+        Parameters: ``pluginmanager`` is this kernel's pluggy manager.
+
+        Returns: nothing.
+
+        Errors: the plugin is reported as failed and unregistered; startup
+        aborts if the plugin was requested by name.
+        """
+
+    @hookspec
+    def kernel_add_cli_options(self, group: OptionGroup) -> None:
+        """Add command-line options to ``kernel run`` (and ``kernel schema``).
+
+        When: once per plugin before the command line is fully parsed, so the
+        options appear in ``kernel run --help`` only when the plugin is loaded.
+
+        Parameters: ``group`` is an argparse argument group titled after the
+        plugin; call ``group.add_argument(...)``. Prefix option names with
+        your namespace to avoid clashes.
+
+        Returns: nothing; parsed values arrive in :meth:`kernel_configure`.
+
+        Errors: a clash with another option fails this plugin (reported);
+        startup aborts if it was requested by name.
+        """
+
+    @hookspec
+    def kernel_configure(
+        self, kernel: Kernel, config: PluginConfig, options: argparse.Namespace
+    ) -> None:
+        """Read and validate the plugin's configuration.
+
+        When: once per plugin after options are parsed and before
+        :meth:`kernel_register`.
+
+        Parameters: ``kernel`` is the kernel being built; ``config`` is the
+        plugin's ``[plugins.<name>]`` section with every layer applied (use
+        ``config.structure(SettingsClass)``); ``options`` holds every parsed
+        command-line option.
+
+        Returns: nothing; keep what you need on your plugin object.
+
+        Errors: raise :class:`kernel.ConfigError` (``config.error(key, why)``
+        builds one naming the key and the file it came from). A bad config
+        always fails startup, whether or not the plugin was requested by name,
+        because serving with a misread configuration is worse than not
+        serving.
+        """
+
+    @hookspec
+    def kernel_register(self, registrar: Registrar) -> None:
+        """Declare methods, notifications and server requests.
+
+        When: once per plugin after :meth:`kernel_configure`.
+
+        Parameters: ``registrar`` records this plugin as the owner of what it
+        declares: ``registrar.method(name, handler, params=P, result=R)``,
+        ``registrar.notification(name, params=P)``,
+        ``registrar.server_request(name, params=P, result=R)``,
+        ``registrar.client_notification(name, handler, params=P)``. Types are
+        frozen attrs classes; their converter hooks are built here, once.
+
+        Returns: nothing.
+
+        Errors: a name already declared by another plugin aborts startup with
+        both owners named. Any other exception fails this plugin (its
+        declarations are withdrawn); startup aborts if it was requested by
+        name.
+        """
+
+    @hookspec
+    def kernel_startup(self, kernel: Kernel) -> Any:
+        """Acquire resources before the first connection. May be async.
+
+        When: once per plugin after registration, before any listener accepts.
+
+        Parameters: ``kernel`` gives configuration, services, the registry and
+        ``kernel.broadcast``.
+
+        Returns: nothing (or an awaitable, which is awaited).
+
+        Errors: the plugin is reported as failed and its methods withdrawn;
+        startup aborts if it was requested by name. Its shutdown hook is not
+        called.
+        """
+
+    @hookspec
+    def kernel_shutdown(self, kernel: Kernel) -> Any:
+        """Release resources after the last connection closed. May be async.
+
+        When: once per started plugin on SIGINT, SIGTERM, stdin EOF (stdio) or
+        a fatal error, after listeners stopped and connections closed; in
+        reverse load order.
+
+        Parameters: ``kernel`` as for startup.
+
+        Returns: nothing (or an awaitable, which is awaited).
+
+        Errors: logged with traceback; the other plugins still shut down and
+        the server still exits 0.
+        """
+
+    @hookspec
+    def kernel_connection_opened(self, connection: Connection) -> Any:
+        """Set up per-connection state. May be async.
+
+        When: for every new connection, before its first message is read.
+
+        Parameters: ``connection`` is the new connection; keep state in
+        ``connection.state[<your plugin name>]``.
+
+        Returns: nothing (or an awaitable, which is awaited).
+
+        Errors: logged with traceback; the connection still opens.
+        """
+
+    @hookspec
+    def kernel_connection_closed(self, connection: Connection) -> Any:
+        """Release per-connection resources (processes, watches). May be async.
+
+        When: once per connection on every exit path (client close, lost peer,
+        server shutdown), after its handlers finished or were cancelled.
+
+        Parameters: ``connection`` is the closing connection; it can no longer
+        send.
+
+        Returns: nothing (or an awaitable, which is awaited).
+
+        Errors: logged with traceback; the other plugins' hooks still run.
+        """
+
+    @hookspec
+    def kernel_initialize_response(
+        self, connection: Connection, params: InitializeParams
+    ) -> dict[str, Any] | None:
+        """Read the client's capabilities and add members to the initialize result.
+
+        When: during every successful ``initialize``, after the connection
+        recorded its capabilities. Not async: it runs inline so the next
+        request already sees an initialized connection.
+
+        Parameters: ``connection`` (``connection.capabilities`` holds the
+        structured capabilities, ``connection.experimental`` the gate);
+        ``params`` is the structured initialize params.
+
+        Returns: a dict of extra result members, or None. Members are merged
+        in load order; a member already present (the kernel's own, or an
+        earlier plugin's) is kept and the later one is logged and dropped.
+
+        Errors: logged with traceback; the handshake succeeds without this
+        plugin's members.
+        """

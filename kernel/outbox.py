@@ -1,0 +1,105 @@
+"""A bounded queue of encoded frames between handlers and a connection's writer.
+
+Producers ``await put()`` and wait while the queue is full, so a client that
+stops reading slows the handlers serving it instead of growing memory without
+bound. The writer takes everything queued in one go and hands the batch to
+the transport as a single write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+__all__ = ["Outbox", "OutboxClosed"]
+
+
+class OutboxClosed(Exception):
+    """The connection is gone; nothing more will be written."""
+
+
+class Outbox:
+    """Bounded FIFO of frames with batch takes for a single writer."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._frames: deque[bytes] = deque()
+        self._closed = False
+        self._writer_waiting: asyncio.Future[None] | None = None
+        self._space = asyncio.Event()
+        self._space.set()
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def offer_nowait(self, frame: bytes) -> bool:
+        """Queue ``frame`` if there is room; False means full (use :meth:`put`).
+
+        A closed outbox swallows the frame and returns True: the peer is gone
+        and there is nothing to wait for.
+        """
+        frames = self._frames
+        if len(frames) >= self.limit:
+            return self._closed
+        if not self._closed:
+            frames.append(frame)
+            waiter = self._writer_waiting
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        return True
+
+    async def put(self, frame: bytes) -> None:
+        """Queue ``frame``, waiting while the queue is at its limit."""
+        while len(self._frames) >= self.limit:
+            if self._closed:
+                raise OutboxClosed
+            self._space.clear()
+            await self._space.wait()
+        self.force(frame)
+
+    def force(self, frame: bytes) -> None:
+        """Queue ``frame`` even above the limit (final answers at shutdown)."""
+        if self._closed:
+            raise OutboxClosed
+        self._frames.append(frame)
+        waiter = self._writer_waiting
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def take(self, max_frames: int = 4096) -> list[bytes]:
+        """Everything queued (up to ``max_frames``); empty list once closed and drained."""
+        while not self._frames:
+            if self._closed:
+                return []
+            self._writer_waiting = asyncio.get_running_loop().create_future()
+            try:
+                await self._writer_waiting
+            finally:
+                self._writer_waiting = None
+        frames = self._frames
+        if len(frames) <= max_frames:
+            batch = list(frames)
+            frames.clear()
+        else:
+            batch = [frames.popleft() for _ in range(max_frames)]
+        self._space.set()
+        return batch
+
+    def close(self) -> None:
+        """Refuse new frames; the writer drains what is queued, then stops."""
+        self._closed = True
+        self._space.set()
+        waiter = self._writer_waiting
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def discard(self) -> int:
+        """Close and drop whatever is queued (the peer is gone); returns the count."""
+        dropped = len(self._frames)
+        self._frames.clear()
+        self.close()
+        return dropped

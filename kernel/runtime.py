@@ -1,0 +1,162 @@
+"""The kernel object: one composition of plugins, its registry and connections.
+
+Plugins receive it in their hooks. Everything a family needs from the kernel
+is here: ``config`` and ``home``, ``converter`` and ``registry``,
+``services`` (a dict where a family may publish a small service object for
+others), ``connections`` and :meth:`Kernel.broadcast`, and ``hook`` for
+calling hooks a family published itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pluggy
+
+from .config import Config, ConfigError
+from .connection import Connection, Link
+from .handshake import register_handshake
+from .plugins import PluginHost
+from .rpc.converter import WireConverter
+from .rpc.dispatch import Dispatcher
+from .rpc.registry import Registry, RegistrationConflict
+
+__all__ = ["Kernel", "KernelStats"]
+
+log = logging.getLogger("kernel")
+
+
+@attrs.define
+class KernelStats:
+    """Counters since start; cheap to update on the request path."""
+
+    requests: int = 0
+    notifications: int = 0
+    frames_out: int = 0
+    invalid_frames: int = 0
+    handler_errors: int = 0
+    overloaded: int = 0
+    backpressure_waits: int = 0
+    connections_total: int = 0
+
+
+class Kernel:
+    """A configured composition of plugins, ready to serve connections."""
+
+    def __init__(self, config: Config, plugins: PluginHost, options: argparse.Namespace) -> None:
+        self.config = config
+        self.home: Path = config.home
+        self.plugins = plugins
+        self.options = options
+        self.settings = config.kernel_settings()
+        self.converter = WireConverter()
+        self.registry = Registry(self.converter)
+        self.stats = KernelStats()
+        self.dispatcher = Dispatcher(self.registry, self.stats)
+        self.connections: set[Connection] = set()
+        self.services: dict[str, Any] = {}
+        self._stop: asyncio.Event | None = None
+        self.stop_reason: str | None = None
+        register_handshake(self.registry, self)
+        plugins.on_fail.append(self._withdraw)
+
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        """Relay for calling hooks (including hooks a family published)."""
+        return self.plugins.pm.hook
+
+    # -- building -----------------------------------------------------------
+
+    def configure_and_register(self, strict: bool = True) -> None:
+        """Run ``kernel_configure`` then ``kernel_register`` for every plugin.
+
+        ``strict`` (serving) makes config errors and name conflicts abort
+        startup; without it (``kernel plugins``) they are recorded on the
+        failing plugin so every other plugin can still be listed.
+        """
+        self.plugins.call_each_or_fail(
+            "kernel_configure",
+            "configure",
+            per_plugin=lambda name: {"config": self.config.plugin(name)},
+            fatal=(ConfigError,) if strict else (),
+            kernel=self,
+            options=self.options,
+        )
+        self.plugins.call_each_or_fail(
+            "kernel_register",
+            "register",
+            per_plugin=lambda name: {"registrar": self.registry.registrar(name)},
+            fatal=(RegistrationConflict,) if strict else (),
+        )
+
+    def _withdraw(self, name: str) -> None:
+        # A plugin that failed after registering must not keep serving.
+        self.registry.remove_owner(name)
+
+    # -- running ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Run every plugin's startup hook; a failed plugin loses its methods."""
+        self._stop = asyncio.Event()
+        await self.plugins.acall_each("kernel_startup", fail_stage="start", kernel=self)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Close every connection (with grace), then run shutdown hooks."""
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        if self.connections:
+            await asyncio.gather(
+                *(c.close(grace, "server shutting down") for c in list(self.connections))
+            )
+        await self.plugins.acall_each("kernel_shutdown", reverse=True, kernel=self)
+
+    def request_stop(self, reason: str) -> None:
+        """Ask :func:`kernel.server.serve` to shut down gracefully."""
+        if self._stop is not None and not self._stop.is_set():
+            self.stop_reason = reason
+            log.info("shutting down: %s", reason)
+            self._stop.set()
+
+    async def wait_stop_requested(self) -> str:
+        """Return the reason once :meth:`request_stop` was called."""
+        assert self._stop is not None, "Kernel.start() was not called"
+        await self._stop.wait()
+        return self.stop_reason or ""
+
+    # -- connections ----------------------------------------------------------
+
+    async def open_connection(self, transport: str, link: Link, peer: str = "") -> Connection:
+        """Create a connection, start its writer and run the opened hooks."""
+        conn = Connection(self, transport, link, peer)
+        self.connections.add(conn)
+        self.stats.connections_total += 1
+        conn.start()
+        log.debug("connection %s opened (%s %s)", conn.id, transport, peer)
+        await self.plugins.acall_each("kernel_connection_opened", connection=conn)
+        return conn
+
+    async def connection_closed(self, conn: Connection) -> None:
+        """Run the closed hooks; called once by :meth:`Connection.close`."""
+        self.connections.discard(conn)
+        await self.plugins.acall_each("kernel_connection_closed", connection=conn)
+        log.debug("connection %s closed", conn.id)
+
+    async def broadcast(self, method: str, params: Any = None) -> int:
+        """Notify every initialized connection that wants ``method``; returns how many."""
+        sent = 0
+        for conn in list(self.connections):
+            if await conn.notify(method, params):
+                sent += 1
+        return sent
+
+    def in_flight(self) -> int:
+        """Handlers running across all connections."""
+        return sum(c.in_flight for c in self.connections)
+
+    def queued_frames(self) -> int:
+        """Frames waiting for writers across all connections."""
+        return sum(len(c.outbox) for c in self.connections)

@@ -1,0 +1,225 @@
+"""The stdio transport: JSON lines on stdin and stdout, one connection.
+
+While it runs, ``sys.stdout`` is pointed at stderr so a stray ``print`` in a
+plugin cannot corrupt the protocol stream. Pipes, sockets and terminals are
+driven by the event loop; a regular file on stdin or stdout (``kernel run <
+requests.jsonl > out``) falls back to a reader thread / blocking writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import stat
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..framing import LineSource
+
+if TYPE_CHECKING:
+    from ..connection import Connection
+    from ..runtime import Kernel
+
+__all__ = ["StdioListener"]
+
+log = logging.getLogger("kernel.transports.stdio")
+CHUNK_SIZE = 1 << 16
+
+
+class _WriteProtocol(asyncio.Protocol):
+    """Write-side flow control for a pipe transport."""
+
+    def __init__(self) -> None:
+        self.paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self.lost: BaseException | None = None
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._wake(None)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost = exc or BrokenPipeError("stdout closed")
+        self._wake(self.lost)
+
+    def _wake(self, exc: BaseException | None) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            if exc is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(exc)
+
+    async def drain(self) -> None:
+        if self.lost is not None:
+            raise self.lost
+        if self.paused:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+
+
+class _StdoutLink:
+    """:class:`~kernel.connection.Link` over the process's stdout.
+
+    :meth:`write_now` hands each frame to the pipe transport at once: the
+    client sees the first answer while later ones are still being computed
+    (on two cores that overlap is worth more than saved syscalls; measured
+    in benchmarks/stdio.py). Under pressure the transport buffers, which
+    coalesces writes by itself, and once it pauses frames go through the
+    outbox instead.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._transport: asyncio.WriteTransport | None = None
+        self._protocol: _WriteProtocol | None = None
+        self.on_abort: Any = None
+
+    async def open(self) -> None:
+        if _is_regular_file(self._fd):
+            log.debug("stdout is a regular file; writing it with blocking writes")
+            return
+        loop = asyncio.get_running_loop()
+        pipe = os.fdopen(os.dup(self._fd), "wb", buffering=0)
+        try:
+            transport, protocol = await loop.connect_write_pipe(_WriteProtocol, pipe)
+        except (ValueError, OSError):
+            pipe.close()
+            log.debug("stdout is not a pipe; writing it with blocking writes")
+            return
+        self._transport, self._protocol = transport, protocol
+
+    async def send(self, frames: list[bytes]) -> None:
+        data = b"\n".join(frames) + b"\n"
+        if self._transport is None:
+            await asyncio.get_running_loop().run_in_executor(None, _write_all, self._fd, data)
+            return
+        assert self._protocol is not None
+        if self._protocol.lost is not None:
+            raise self._protocol.lost
+        self._transport.write(data)
+        await self._protocol.drain()
+
+    def write_now(self, frame: bytes) -> bool:
+        protocol = self._protocol
+        if protocol is None or protocol.paused or protocol.lost:
+            return False
+        self._transport.write(frame + b"\n")  # type: ignore[union-attr]
+        return True
+
+    def abort(self) -> None:
+        if self.on_abort is not None:
+            self.on_abort()
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def close(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _is_regular_file(fd: int) -> bool:
+    # Event loops only drive pipes, sockets and terminals; uvloop aborts the
+    # process (instead of raising) when handed a regular file.
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
+async def _open_stdin(fd: int, limit: int) -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=limit)
+    if not _is_regular_file(fd):
+        pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
+        try:
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+            return reader
+        except (ValueError, OSError):
+            pipe.close()
+    log.debug("stdin is not a pipe; reading it from a thread")
+    threading.Thread(
+        target=_feed_from_thread, args=(fd, reader, loop), name="kernel-stdin", daemon=True
+    ).start()
+    return reader
+
+
+def _feed_from_thread(fd: int, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> None:
+    # Regular files never block for long; a thread keeps the loop free anyway.
+    try:
+        while chunk := os.read(fd, CHUNK_SIZE):
+            loop.call_soon_threadsafe(reader.feed_data, chunk)
+    except OSError as exc:
+        log.warning("reading stdin failed: %s", exc)
+    finally:
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(reader.feed_eof)
+
+
+class StdioListener:
+    """Serves one connection over stdin/stdout until EOF, error or shutdown."""
+
+    url = "stdio://"
+
+    def __init__(self, kernel: Kernel, stdin_fd: int = 0, stdout_fd: int = 1) -> None:
+        self.kernel = kernel
+        self._stdin_fd = stdin_fd
+        self._stdout_fd = stdout_fd
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._saved_stdout: Any = None
+        self.connection: Connection | None = None
+
+    async def start(self) -> None:
+        """Attach to stdin/stdout and start serving in the background."""
+        self._saved_stdout, sys.stdout = sys.stdout, sys.stderr
+        reader = await _open_stdin(self._stdin_fd, CHUNK_SIZE * 4)
+        link = _StdoutLink(self._stdout_fd)
+        await link.open()
+        conn = await self.kernel.open_connection("stdio", link, "stdio")
+        self.connection = conn
+        link.on_abort = conn.stop_reading
+        source = LineSource(lambda: reader.read(CHUNK_SIZE), self.kernel.settings.max_message_bytes)
+        self._task = asyncio.get_running_loop().create_task(
+            self._serve(conn, source), name="kernel-stdio"
+        )
+
+    async def _serve(self, conn: Connection, source: LineSource) -> None:
+        reason = await conn.run(source)
+        if self._stopping:
+            return  # the server is shutting down and closes the connection itself
+        if reason == "eof":
+            await conn.close(self.kernel.settings.shutdown_grace_seconds, "stdin closed")
+            self.kernel.request_stop("stdin closed")
+        else:
+            # stdout went away (or reading failed): nobody is left to serve.
+            await conn.close(0.0, f"input ended: {reason}")
+            self.kernel.request_stop("stdout closed" if conn.outbox.closed else f"stdin {reason}")
+
+    async def stop(self) -> None:
+        """Stop reading; in-flight work is finished by the kernel's shutdown."""
+        self._stopping = True
+        if self.connection is not None:
+            self.connection.stop_reading()
+        if self._task is not None and not self._task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def restore(self) -> None:
+        """Give ``sys.stdout`` back (after the connection closed)."""
+        if self._saved_stdout is not None:
+            sys.stdout = self._saved_stdout
+            self._saved_stdout = None

@@ -1,0 +1,7 @@
+"""The ``diagnostics`` plugin: ``server/diagnostics`` (experimental)."""
+
+from __future__ import annotations
+
+from .plugin import DiagnosticsPlugin
+
+__all__ = ["DiagnosticsPlugin"]

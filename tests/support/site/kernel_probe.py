@@ -1,0 +1,235 @@
+"""Plugins used by the kernel's own tests, found via PYTHONPATH as entry points.
+
+``probe`` serves ``probe/*`` methods that exercise the kernel: slow handlers,
+failures, notifications, server→client requests, experimental fields, stray
+prints. It appends lifecycle events to ``<home>/probe-events.log`` so tests
+in another process can see hooks run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from kernel import ConfigError, RpcError, field, hookimpl
+
+
+@attrs.frozen
+class SleepParams:
+    ms: int
+    label: str = ""
+
+
+@attrs.frozen
+class LabelResult:
+    label: str
+
+
+@attrs.frozen
+class TickParams:
+    count: int
+    method: str = "probe/tick"
+
+
+@attrs.frozen
+class Tick:
+    index: int
+    secret_note: str | None = field(default=None, experimental=True)
+
+
+@attrs.frozen
+class AskParams:
+    question: str
+    timeout_s: float | None = None
+
+
+@attrs.frozen
+class Question:
+    question: str
+
+
+@attrs.frozen
+class Answer:
+    answer: str
+
+
+@attrs.frozen
+class Inner:
+    flag: bool
+    hidden: str | None = field(default=None, experimental=True)
+
+
+@attrs.frozen
+class GatedParams:
+    name: str
+    inner: Inner | None = None
+    preview: str | None = field(default=None, experimental=True)
+
+
+@attrs.frozen
+class GatedResult:
+    name: str
+    preview: str | None = field(default=None, experimental=True)
+    inner: Inner | None = None
+
+
+class ProbePlugin:
+    """Stateful plugin: one instance per kernel."""
+
+    def __init__(self) -> None:
+        self.home: Path | None = None
+        self.opened = 0
+
+    def _event(self, text: str) -> None:
+        if self.home is not None:
+            with (self.home / "probe-events.log").open("a") as handle:
+                handle.write(text + "\n")
+
+    @hookimpl
+    def kernel_configure(self, kernel: Any) -> None:
+        self.home = kernel.home
+        kernel.home.mkdir(parents=True, exist_ok=True)
+
+    @hookimpl
+    def kernel_register(self, registrar: Any) -> None:
+        registrar.method("probe/sleep", self.sleep, params=SleepParams, result=LabelResult)
+        registrar.method("probe/fail", self.fail)
+        registrar.method("probe/rpcError", self.rpc_error)
+        registrar.method("probe/syncFail", self.sync_fail)
+        registrar.method("probe/ticks", self.ticks, params=TickParams)
+        registrar.method("probe/ask", self.ask, params=AskParams, result=Answer)
+        registrar.method("probe/gated", self.gated, params=GatedParams, result=GatedResult)
+        registrar.method("probe/print", self.print_to_stdout)
+        registrar.method("probe/state", self.state)
+        registrar.notification("probe/tick", params=Tick)
+        registrar.notification("probe/other", params=Tick)
+        registrar.notification("probe/previewTick", params=Tick, experimental=True)
+        registrar.server_request("probe/question", params=Question, result=Answer)
+
+    @hookimpl
+    async def kernel_startup(self, kernel: Any) -> None:
+        self._event("startup")
+
+    @hookimpl
+    async def kernel_shutdown(self, kernel: Any) -> None:
+        await asyncio.sleep(0)
+        self._event("shutdown")
+
+    @hookimpl
+    def kernel_connection_opened(self, connection: Any) -> None:
+        self.opened += 1
+        connection.state["probe"] = {"opened": True}
+        self._event(f"opened {connection.id}")
+
+    @hookimpl
+    async def kernel_connection_closed(self, connection: Any) -> None:
+        self._event(f"closed {connection.id}")
+
+    @hookimpl
+    def kernel_initialize_response(self, connection: Any, params: Any) -> dict[str, Any]:
+        return {"probe": {"experimental": connection.experimental}, "userAgent": "overridden?"}
+
+    async def sleep(self, params: SleepParams, ctx: Any) -> LabelResult:
+        try:
+            await asyncio.sleep(params.ms / 1000)
+        except asyncio.CancelledError:
+            self._event(f"cancelled {params.label}")
+            raise
+        self._event(f"slept {params.label}")
+        return LabelResult(params.label)
+
+    async def fail(self, params: None, ctx: Any) -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError("probe failure with secret detail hunter2")
+
+    async def rpc_error(self, params: None, ctx: Any) -> None:
+        raise RpcError(-32010, "probe says no", {"reason": "testing"})
+
+    def sync_fail(self, params: None, ctx: Any) -> None:
+        raise ValueError("sync probe failure")
+
+    async def ticks(self, params: TickParams, ctx: Any) -> dict[str, int]:
+        delivered = 0
+        for i in range(params.count):
+            note = Tick(index=i, secret_note="preview-only")
+            if await ctx.connection.notify(params.method, note):
+                delivered += 1
+        return {"delivered": delivered}
+
+    async def ask(self, params: AskParams, ctx: Any) -> Answer:
+        kwargs = {} if params.timeout_s is None else {"timeout": params.timeout_s}
+        return await ctx.connection.request("probe/question", Question(params.question), **kwargs)
+
+    def gated(self, params: GatedParams, ctx: Any) -> GatedResult:
+        return GatedResult(name=params.name, preview="preview-value",
+                           inner=Inner(flag=True, hidden="hidden-value"))
+
+    def print_to_stdout(self, params: None, ctx: Any) -> dict[str, bool]:
+        print("this stray print must not reach the protocol stream")
+        return {"printed": True}
+
+    def state(self, params: None, ctx: Any) -> dict[str, Any]:
+        return {"state": ctx.connection.state.get("probe"), "pid": os.getpid()}
+
+
+class BrokenRegisterPlugin:
+    @hookimpl
+    def kernel_register(self, registrar: Any) -> None:
+        registrar.method("broken/one", lambda p, c: None)
+        raise RuntimeError("registration exploded")
+
+
+class BrokenStartupPlugin:
+    @hookimpl
+    def kernel_register(self, registrar: Any) -> None:
+        registrar.method("brokenStartup/ping", lambda p, c: {"pong": True})
+
+    @hookimpl
+    async def kernel_startup(self, kernel: Any) -> None:
+        raise RuntimeError("startup exploded")
+
+
+class ClashPlugin:
+    """Declares a method the probe plugin also declares."""
+
+    @hookimpl
+    def kernel_register(self, registrar: Any) -> None:
+        registrar.method("probe/sleep", lambda p, c: None)
+
+
+@attrs.frozen
+class ConfigurableSettings:
+    greeting: str = "hello"
+    repeat: int = 1
+
+
+class ConfigurablePlugin:
+    def __init__(self) -> None:
+        self.settings = ConfigurableSettings()
+        self.shout = False
+
+    @hookimpl
+    def kernel_add_cli_options(self, group: Any) -> None:
+        group.add_argument("--configurable-shout", action="store_true",
+                           help="answer in capitals")
+
+    @hookimpl
+    def kernel_configure(self, config: Any, options: Any) -> None:
+        self.settings = config.structure(ConfigurableSettings)
+        if self.settings.repeat < 1:
+            raise config.error("repeat", "must be at least 1")
+        self.shout = options.configurable_shout
+        if config.get("forbidden") is not None:
+            raise ConfigError("unreachable: unknown keys are rejected by structure()")
+
+    @hookimpl
+    def kernel_register(self, registrar: Any) -> None:
+        registrar.method("configurable/greet", self.greet)
+
+    def greet(self, params: None, ctx: Any) -> dict[str, str]:
+        text = " ".join([self.settings.greeting] * self.settings.repeat)
+        return {"greeting": text.upper() if self.shout else text}
