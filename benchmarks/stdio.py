@@ -32,7 +32,7 @@ from pathlib import Path
 
 import orjson
 
-BARE = r'''
+BARE = r"""
 import asyncio, sys, orjson
 async def main():
     loop = asyncio.get_running_loop()
@@ -48,7 +48,7 @@ if len(sys.argv) > 1 and sys.argv[1] == "uvloop":
     uvloop.run(main())
 else:
     asyncio.run(main())
-'''
+"""
 
 
 def uvloop_available() -> bool:
@@ -59,17 +59,24 @@ def uvloop_available() -> bool:
     return True
 
 
-async def drive(argv: list[str], total: int, window: int, method: str, handshake: bool,
-                env: dict[str, str]) -> tuple[float, float, float]:
+async def drive(
+    argv: list[str], total: int, window: int, method: str, handshake: bool, env: dict[str, str]
+) -> tuple[float, float, float]:
     """Run ``total`` requests with ``window`` in flight; (req/s, p50 us, p99 us)."""
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL, env=env, limit=1 << 24,
+        *argv,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
+        limit=1 << 24,
     )
     assert proc.stdin and proc.stdout
     if handshake:
-        proc.stdin.write(b'{"id":0,"method":"initialize","params":{"clientInfo":'
-                         b'{"name":"bench","version":"1"}}}\n{"method":"initialized"}\n')
+        proc.stdin.write(
+            b'{"id":0,"method":"initialize","params":{"clientInfo":'
+            b'{"name":"bench","version":"1"}}}\n{"method":"initialized"}\n'
+        )
         await proc.stdout.readline()
     params = {"message": "hello world"}
     sent_at = [0.0] * (total + 1)
@@ -110,8 +117,11 @@ async def drive(argv: list[str], total: int, window: int, method: str, handshake
     proc.stdin.close()
     await proc.wait()
     latencies.sort()
-    return (total / elapsed, latencies[len(latencies) // 2] * 1e6,
-            latencies[int(len(latencies) * 0.99)] * 1e6)
+    return (
+        total / elapsed,
+        latencies[len(latencies) // 2] * 1e6,
+        latencies[int(len(latencies) * 0.99)] * 1e6,
+    )
 
 
 async def main() -> None:
@@ -130,20 +140,30 @@ async def main() -> None:
     bare = [sys.executable, str(bare_script)] + (["uvloop"] if use_uvloop else [])
     plugin = args.method.split("/")[0]
     kernel = [sys.executable, "-m", "kernel", "run", "--plugins", plugin]
-    print(f"event loop: {'uvloop' if use_uvloop else 'asyncio'} (both servers); "
-          f"{args.requests} requests x {args.rounds} rounds, median round shown")
+    print(
+        f"event loop: {'uvloop' if use_uvloop else 'asyncio'} (both servers); "
+        f"{args.requests} requests x {args.rounds} rounds, median round shown"
+    )
     for window in [int(w) for w in args.windows.split(",")]:
         results: dict[str, list[tuple[float, float, float]]] = {"bare": [], "kernel": []}
         for _ in range(args.rounds):  # interleaved so drift hits both alike
-            results["bare"].append(await drive(bare, args.requests, window, args.method, False, env))
-            results["kernel"].append(await drive(kernel, args.requests, window, args.method, True, env))
-        med = {k: tuple(statistics.median(r[i] for r in v) for i in range(3))
-               for k, v in results.items()}
+            results["bare"].append(
+                await drive(bare, args.requests, window, args.method, False, env)
+            )
+            results["kernel"].append(
+                await drive(kernel, args.requests, window, args.method, True, env)
+            )
+        med = {
+            k: tuple(statistics.median(r[i] for r in v) for i in range(3))
+            for k, v in results.items()
+        }
         b, k = med["bare"], med["kernel"]
-        print(f"in flight {window:>3}: bare   {b[0]:>8.0f} req/s  p50 {b[1]:>7.0f} us  p99 {b[2]:>7.0f} us")
-        print(f"               kernel {k[0]:>8.0f} req/s  p50 {k[1]:>7.0f} us  p99 {k[2]:>7.0f} us")
-        print(f"               ratio  {k[0] / b[0]:>8.2f}x throughput, p50 x{k[1] / b[1]:.2f}, "
-              f"p99 x{k[2] / b[2]:.2f} (latency: lower is better)")
+        for label, row in ((f"in flight {window:>3}: bare  ", b), ("               kernel", k)):
+            print(f"{label} {row[0]:>8.0f} req/s  p50 {row[1]:>7.0f} us  p99 {row[2]:>7.0f} us")
+        print(
+            f"               ratio  {k[0] / b[0]:>8.2f}x throughput, p50 x{k[1] / b[1]:.2f}, "
+            f"p99 x{k[2] / b[2]:.2f} (latency: lower is better)"
+        )
 
 
 if __name__ == "__main__":

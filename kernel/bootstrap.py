@@ -52,8 +52,12 @@ def prepare(
     for name, plugin in (extra_plugins or {}).items():
         host.add(name, plugin)
     try:
-        host.select(plugins, disable, config.plugin_enabled,
-                    lambda name: config.managed(f"plugins.{name}.enabled"))
+        host.select(
+            plugins,
+            disable,
+            config.plugin_enabled,
+            lambda name: config.managed(f"plugins.{name}.enabled"),
+        )
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
     host.load()
@@ -90,8 +94,9 @@ def build_kernel(
     discover: bool = True,
 ) -> Kernel:
     """One-call build: ``argv`` holds plugin options (``--echo-prefix x``)."""
-    config, host = prepare(Path(home).absolute(), overrides, plugins, disable,
-                           extra_plugins, discover)
+    config, host = prepare(
+        Path(home).absolute(), overrides, plugins, disable, extra_plugins, discover
+    )
     parser = argparse.ArgumentParser(prog="kernel", add_help=False)
     add_plugin_options(host, parser)
     options = parser.parse_args(list(argv))

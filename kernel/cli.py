@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
 from . import __version__
 from .bootstrap import add_plugin_options, make_kernel, prepare, split_names
 from .config import Config, ConfigError, parse_override, resolve_home
@@ -28,34 +29,54 @@ COMMANDS = ("run", "plugins", "schema", "config")
 
 def _selection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", help="home directory (default: $KERNEL_HOME or ~/.kernel)")
-    parser.add_argument("-c", "--config", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="override a config value; VALUE is parsed as TOML, else a string")
-    parser.add_argument("--plugins", action="append", metavar="A,B",
-                        help="serve exactly these plugins (default: every installed plugin)")
-    parser.add_argument("--disable", action="append", default=[], metavar="NAME",
-                        help="leave this plugin out (repeatable, comma-separated)")
-    parser.add_argument("--log-level", help="debug, info, warning, error (default: $KERNEL_LOG or info)")
+    parser.add_argument(
+        "-c",
+        "--config",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value; VALUE is parsed as TOML, else a string",
+    )
+    parser.add_argument(
+        "--plugins",
+        action="append",
+        metavar="A,B",
+        help="serve exactly these plugins (default: every installed plugin)",
+    )
+    parser.add_argument(
+        "--disable",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="leave this plugin out (repeatable, comma-separated)",
+    )
+    parser.add_argument(
+        "--log-level", help="debug, info, warning, error (default: $KERNEL_LOG or info)"
+    )
 
 
 def _full_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = argparse.ArgumentParser(
-        prog="kernel", description="A pluggable app-server speaking the Codex app-server protocol v2."
+        prog="kernel",
+        description="A pluggable app-server speaking the Codex app-server protocol v2.",
     )
     parser.add_argument("--version", action="version", version=f"kernel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands = {}
     run = sub.add_parser("run", help="serve the protocol")
-    run.add_argument("--listen", action="append", metavar="URL",
-                     help="stdio:// (default) or off; repeatable")
+    run.add_argument(
+        "--listen", action="append", metavar="URL", help="stdio:// (default) or off; repeatable"
+    )
     commands["run"] = run
     plugins = sub.add_parser("plugins", help="list installed plugins and what they serve")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     commands["plugins"] = plugins
     schema = sub.add_parser("schema", help="write JSON Schema for the loaded composition")
     schema.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    schema.add_argument("--experimental", action="store_true",
-                        help="include experimental methods and fields")
+    schema.add_argument(
+        "--experimental", action="store_true", help="include experimental methods and fields"
+    )
     commands["schema"] = schema
     config = sub.add_parser("config", help="read or change config.toml (the user layer)")
     config.add_argument("action", choices=("get", "set", "unset"))
@@ -92,8 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .listing import describe_plugins, format_plugins
 
             options = parser.parse_args(argv)
-            rows = describe_plugins(home, options.overrides, split_names(options.plugins) or None,
-                                    split_names(options.disable))
+            rows = describe_plugins(
+                home,
+                options.overrides,
+                split_names(options.plugins) or None,
+                split_names(options.disable),
+            )
             print(json.dumps(rows, indent=2) if options.json else format_plugins(rows))
             return 0
         selected = split_names(pre.plugins) or None
@@ -138,11 +163,12 @@ def _config_command(options: argparse.Namespace, home: Path) -> int:
         config.set_user_value(options.key, value)
         managed = config.managed(options.key)
         if managed is not None and managed != value:
-            print(f"note: requirements.toml pins {options.key}; the managed value stays in effect",
-                  file=sys.stderr)
+            print(
+                f"note: requirements.toml pins {options.key}; the managed value stays in effect",
+                file=sys.stderr,
+            )
         return 0
     if not config.unset_user_value(options.key):
         print(f"{options.key} is not set in {config.user_path}", file=sys.stderr)
         return 1
     return 0
-

@@ -207,7 +207,9 @@ class Client:
         """Wait for the write buffer to empty below its high-water mark."""
         await self.stream.drain()
 
-    async def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
+    async def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None
+    ) -> Any:
         """Call ``method`` and return its result; raise :class:`RpcError` on an error answer."""
         future = self.request_nowait(method, params)
         await self.stream.drain()
@@ -234,7 +236,9 @@ class Client:
 
     # -- receiving ------------------------------------------------------------
 
-    async def next_notification(self, method: str | None = None, timeout: float = 10.0) -> Notification:
+    async def next_notification(
+        self, method: str | None = None, timeout: float = 10.0
+    ) -> Notification:
         """The next notification (of ``method``, skipping others)."""
         async with asyncio.timeout(timeout):
             while True:
@@ -282,7 +286,9 @@ class Client:
                 self._handler_tasks.add(task)
                 task.add_done_callback(self._handler_tasks.discard)
             else:
-                self._notifications.put_nowait(Notification(message["method"], message.get("params")))
+                self._notifications.put_nowait(
+                    Notification(message["method"], message.get("params"))
+                )
             return
         future = self._pending.pop(message.get("id"), None)
         if future is None:

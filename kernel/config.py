@@ -66,8 +66,11 @@ class KernelSettings:
         for name in ("max_in_flight", "max_outbound_messages", "max_message_bytes"):
             if getattr(self, name) < 1:
                 raise config.error(f"kernel.{name}", "must be at least 1")
-        for name in ("overload_timeout_seconds", "shutdown_grace_seconds",
-                     "server_request_timeout_seconds"):
+        for name in (
+            "overload_timeout_seconds",
+            "shutdown_grace_seconds",
+            "server_request_timeout_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise config.error(f"kernel.{name}", "must not be negative")
 
@@ -116,7 +119,9 @@ def _set(tree: dict[str, Any], parts: list[str], value: Any, origin: str) -> Non
     node[parts[-1]] = value
 
 
-def _walk(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ...], Any]]:
+def _walk(
+    tree: dict[str, Any], prefix: tuple[str, ...] = ()
+) -> Iterable[tuple[tuple[str, ...], Any]]:
     for key, value in tree.items():
         path = (*prefix, key)
         if isinstance(value, dict) and value:
@@ -149,12 +154,17 @@ class Config:
             (self._cli, "-c override"),
             (self._managed, f"{self.requirements_path} (managed)"),
         ]
+        self._layer_names = [name for _, name in layers]
         for tree, origin in layers:
             for path, value in _walk(tree):
-                if path in origins and origin.endswith("(managed)") and \
-                        self._lookup(merged, path) != value:
-                    log.warning("%s from %s is overridden by %s", ".".join(path),
-                                origins[path], origin)
+                if (
+                    path in origins
+                    and origin.endswith("(managed)")
+                    and self._lookup(merged, path) != value
+                ):
+                    log.warning(
+                        "%s from %s is overridden by %s", ".".join(path), origins[path], origin
+                    )
                 _set(merged, list(path), copy.deepcopy(value), origin)
                 origins[path] = origin
         self._merged = merged
@@ -190,14 +200,14 @@ class Config:
         return self._lookup(self._managed, key.split("."))
 
     def origin(self, key: str) -> str:
-        """Which layer set ``key`` (or the nearest table above it)."""
+        """Which layer set ``key``; for a table, every layer that set keys in it."""
         parts = tuple(key.split("."))
         while parts:
             if parts in self._origins:
                 return self._origins[parts]
-            for path, origin in self._origins.items():
-                if path[: len(parts)] == parts:
-                    return origin
+            found = {o for p, o in self._origins.items() if p[: len(parts)] == parts}
+            if found:
+                return ", ".join(o for o in self._layer_names if o in found)
             parts = parts[:-1]
         return "defaults"
 

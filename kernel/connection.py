@@ -116,8 +116,9 @@ class Connection:
         closes the connection.
         """
         settings = self.kernel.settings
-        self._workers = Workers(self, source, settings.max_in_flight,
-                                settings.overload_timeout_seconds)
+        self._workers = Workers(
+            self, source, settings.max_in_flight, settings.overload_timeout_seconds
+        )
         self._workers.start()
         return await asyncio.shield(self._workers.input_done)
 
@@ -219,8 +220,11 @@ class Connection:
         """Deliver a client's answer to a pending server→client request."""
         future = self._pending.pop(response.id, None) if type(response.id) is int else None
         if future is None:
-            log.warning("connection %s: answer to unknown server request id %r ignored",
-                        self.id, response.id)
+            log.warning(
+                "connection %s: answer to unknown server request id %r ignored",
+                self.id,
+                response.id,
+            )
             return
         if future.done():
             return

@@ -24,9 +24,7 @@ class RequestContext:
 
     __slots__ = ("connection", "kernel", "method", "request_id")
 
-    def __init__(
-        self, connection: Connection, request_id: RequestId | None, method: str
-    ) -> None:
+    def __init__(self, connection: Connection, request_id: RequestId | None, method: str) -> None:
         self.connection = connection
         self.kernel: Kernel = connection.kernel
         self.request_id = request_id

@@ -93,7 +93,9 @@ def _platform_os() -> str:
 def user_agent(client: ClientInfo) -> str:
     """``kernel/<version> (<os> <release>; <arch>) (<client>; <client version>)``."""
     system = f"{platform.system()} {platform.release()}".strip()
-    return f"kernel/{__version__} ({system}; {platform.machine()}) ({client.name}; {client.version})"
+    return (
+        f"kernel/{__version__} ({system}; {platform.machine()}) ({client.name}; {client.version})"
+    )
 
 
 def register_handshake(registry: Registry, kernel: Kernel) -> None:
@@ -108,7 +110,9 @@ def register_handshake(registry: Registry, kernel: Kernel) -> None:
         """The client finished its side of the handshake."""
         ctx.connection.client_ready = True
 
-    registrar.method("initialize", initialize, params=InitializeParams, result=None)
+    # The result is built as a dict (plugins may add members); the declared
+    # type is what the schema publishes.
+    registrar.method("initialize", initialize, params=InitializeParams, result=InitializeResponse)
     registrar.client_notification("initialized", initialized)
 
 
@@ -129,17 +133,24 @@ def _initialize(kernel: Kernel, conn: Connection, params: InitializeParams) -> d
         if extra is None:
             continue
         if not isinstance(extra, dict):
-            log.error("plugin %r returned %s from kernel_initialize_response; expected a dict",
-                      owner, type(extra).__name__)
+            log.error(
+                "plugin %r returned %s from kernel_initialize_response; expected a dict",
+                owner,
+                type(extra).__name__,
+            )
             continue
         for key, value in extra.items():
             if key in response:
-                log.error("plugin %r tried to replace initialize response member %r; ignored",
-                          owner, key)
+                log.error(
+                    "plugin %r tried to replace initialize response member %r; ignored", owner, key
+                )
                 continue
             response[key] = value
     log.info(
         "connection %s initialized by %s %s (experimentalApi=%s)",
-        conn.id, params.client_info.name, params.client_info.version, caps.experimental_api,
+        conn.id,
+        params.client_info.name,
+        params.client_info.version,
+        caps.experimental_api,
     )
     return response

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .bootstrap import add_plugin_options
 from .config import Config
 from .plugins import PluginHost
 from .runtime import Kernel
@@ -36,10 +37,9 @@ def describe_plugins(
     probe = PluginHost()
     probe.discover()
     probe.select(None, (), lambda name: None, managed)
+    probe.prioritize(real.order)
     probe.load()
     parser = argparse.ArgumentParser(add_help=False)
-    from .bootstrap import add_plugin_options
-
     add_plugin_options(probe, parser)
     options, _ = parser.parse_known_args([])
     kernel = Kernel(config, probe, options)
@@ -49,20 +49,23 @@ def describe_plugins(
     for name in sorted(real.records):
         record, probed = real.records[name], probe.records[name]
         entries = kernel.registry.owned_by(name)
-        rows.append({
-            "name": name,
-            "distribution": record.distribution,
-            "version": record.version,
-            "source": record.source,
-            "enabled": record.selected and probed.error is None,
-            "disabledReason": record.disabled_reason,
-            "error": probed.error and f"{probed.stage}: {probed.error}",
-            "methods": [_entry(e) for e in entries if e.kind == "method"],
-            "notifications": [_entry(e) for e in entries if e.kind == "notification"],
-            "serverRequests": [_entry(e) for e in entries if e.kind == "server_request"],
-            "clientNotifications": [_entry(e) for e in entries
-                                    if e.kind == "client_notification"],
-        })
+        rows.append(
+            {
+                "name": name,
+                "distribution": record.distribution,
+                "version": record.version,
+                "source": record.source,
+                "enabled": record.selected and probed.error is None,
+                "disabledReason": record.disabled_reason,
+                "error": probed.error and f"{probed.stage}: {probed.error}",
+                "methods": [_entry(e) for e in entries if e.kind == "method"],
+                "notifications": [_entry(e) for e in entries if e.kind == "notification"],
+                "serverRequests": [_entry(e) for e in entries if e.kind == "server_request"],
+                "clientNotifications": [
+                    _entry(e) for e in entries if e.kind == "client_notification"
+                ],
+            }
+        )
     return rows
 
 
@@ -81,9 +84,12 @@ def format_plugins(rows: list[dict[str, Any]]) -> str:
         lines.append(f"{row['name']}  [{status}]  from {dist}")
         if row["error"]:
             lines.append(f"    error: {row['error']}")
-        for label, key in (("methods", "methods"), ("notifications", "notifications"),
-                           ("server requests", "serverRequests"),
-                           ("client notifications", "clientNotifications")):
+        for label, key in (
+            ("methods", "methods"),
+            ("notifications", "notifications"),
+            ("server requests", "serverRequests"),
+            ("client notifications", "clientNotifications"),
+        ):
             if row[key]:
                 lines.append(f"    {label}: {', '.join(row[key])}")
     return "\n".join(lines)

@@ -37,7 +37,9 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def setup_logging(level: str | None = None, fmt: str | None = None, stream: IO[str] | None = None) -> None:
+def setup_logging(
+    level: str | None = None, fmt: str | None = None, stream: IO[str] | None = None
+) -> None:
     """Configure the root logger for the kernel process (idempotent)."""
     level_name = (level or os.environ.get("KERNEL_LOG") or "info").upper()
     numeric = logging.getLevelName(level_name)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -97,7 +96,10 @@ class PluginHost:
             )
             existing = self.records.get(ep.name)
             if existing is not None:
-                if existing.source == record.source and existing.distribution == record.distribution:
+                if (
+                    existing.source == record.source
+                    and existing.distribution == record.distribution
+                ):
                     continue  # the same distribution seen twice on sys.path
                 raise StartupError(
                     f"plugin name {ep.name!r} is provided by both {existing.dist_text} "
@@ -109,8 +111,9 @@ class PluginHost:
     def add(self, name: str, plugin: Any, source: str = "added in-process") -> None:
         """Offer a plugin object directly (tests, embedding), as if installed."""
         if name in self.records:
-            raise StartupError(f"plugin name {name!r} is already taken by "
-                               f"{self.records[name].dist_text}")
+            raise StartupError(
+                f"plugin name {name!r} is already taken by {self.records[name].dist_text}"
+            )
         self.records[name] = PluginRecord(name=name, source=source, plugin=plugin)
 
     def select(
@@ -138,8 +141,10 @@ class PluginHost:
                 )
             both = [n for n in only if n in disabled]
             if both:
-                raise StartupError(f"plugin(s) {', '.join(both)} both requested by --plugins "
-                                   "and disabled by --disable")
+                raise StartupError(
+                    f"plugin(s) {', '.join(both)} both requested by --plugins "
+                    "and disabled by --disable"
+                )
         names = list(dict.fromkeys(only)) if only is not None else sorted(self.records)
         for name, record in self.records.items():
             if name not in names:
@@ -149,16 +154,22 @@ class PluginHost:
             record.requested = only is not None
             if managed_enabled(name) is False:
                 if record.requested:
-                    raise StartupError(f"plugin {name} is disabled by requirements.toml "
-                                       "(managed configuration)")
+                    raise StartupError(
+                        f"plugin {name} is disabled by requirements.toml (managed configuration)"
+                    )
                 record.disabled_reason = "disabled by requirements.toml"
             elif name in disabled:
                 record.disabled_reason = "disabled by --disable"
             elif not record.requested and enabled_in_config(name) is False:
-                record.disabled_reason = "disabled in config (plugins.%s.enabled)" % name
+                record.disabled_reason = f"disabled in config (plugins.{name}.enabled)"
             else:
                 record.selected = True
                 self.order.append(name)
+
+    def prioritize(self, names: Iterable[str]) -> None:
+        """Load ``names`` first (so a conflict is blamed on the others)."""
+        first = [n for n in names if n in self.order]
+        self.order[:] = first + [n for n in self.order if n not in first]
 
     def load(self) -> None:
         """Import, instantiate and register every selected plugin."""

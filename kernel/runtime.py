@@ -24,7 +24,7 @@ from .handshake import register_handshake
 from .plugins import PluginHost
 from .rpc.converter import WireConverter
 from .rpc.dispatch import Dispatcher
-from .rpc.registry import Registry, RegistrationConflict
+from .rpc.registry import RegistrationConflict, Registry
 
 __all__ = ["Kernel", "KernelStats"]
 

@@ -32,14 +32,20 @@ _ENVELOPES: dict[str, dict[str, Any]] = {
     "RequestId": {"anyOf": [{"type": "string"}, {"type": "integer", "format": "int64"}]},
     "JSONRPCErrorError": {
         "type": "object",
-        "properties": {"code": {"type": "integer", "format": "int64"}, "data": True,
-                       "message": {"type": "string"}},
+        "properties": {
+            "code": {"type": "integer", "format": "int64"},
+            "data": True,
+            "message": {"type": "string"},
+        },
         "required": ["code", "message"],
     },
     "JSONRPCRequest": {
         "type": "object",
-        "properties": {"id": {"$ref": "#/definitions/RequestId"}, "method": {"type": "string"},
-                       "params": True},
+        "properties": {
+            "id": {"$ref": "#/definitions/RequestId"},
+            "method": {"type": "string"},
+            "params": True,
+        },
         "required": ["id", "method"],
     },
     "JSONRPCNotification": {
@@ -54,13 +60,17 @@ _ENVELOPES: dict[str, dict[str, Any]] = {
     },
     "JSONRPCError": {
         "type": "object",
-        "properties": {"error": {"$ref": "#/definitions/JSONRPCErrorError"},
-                       "id": {"anyOf": [{"$ref": "#/definitions/RequestId"}, {"type": "null"}]}},
+        "properties": {
+            "error": {"$ref": "#/definitions/JSONRPCErrorError"},
+            "id": {"anyOf": [{"$ref": "#/definitions/RequestId"}, {"type": "null"}]},
+        },
         "required": ["error", "id"],
     },
     "JSONRPCMessage": {
-        "anyOf": [{"$ref": f"#/definitions/{n}"} for n in
-                  ("JSONRPCRequest", "JSONRPCNotification", "JSONRPCResponse", "JSONRPCError")],
+        "anyOf": [
+            {"$ref": f"#/definitions/{n}"}
+            for n in ("JSONRPCRequest", "JSONRPCNotification", "JSONRPCResponse", "JSONRPCError")
+        ],
     },
 }
 
@@ -122,8 +132,9 @@ class _Builder:
             return {"type": "object", "additionalProperties": self.of(args[1]) if args else True}
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
             values = [m.value for m in tp]
-            return self._define(tp.__name__, tp, lambda: {"enum": values,
-                                                          "type": _json_type(values[0])})
+            return self._define(
+                tp.__name__, tp, lambda: {"enum": values, "type": _json_type(values[0])}
+            )
         if attrs.has(tp):
             return self._define(tp.__name__, tp, lambda: self._object(tp))
         raise TypeError(f"cannot describe {tp!r} in JSON Schema")
@@ -159,8 +170,11 @@ class _Builder:
             elif isinstance(attribute.default, (str, int, float, bool, type(None))):
                 extra["default"] = attribute.default
             if extra:
-                schema = {**schema, **extra} if isinstance(schema, dict) and "$ref" not in schema \
+                schema = (
+                    {**schema, **extra}
+                    if isinstance(schema, dict) and "$ref" not in schema
                     else {"allOf": [schema], **extra}
+                )
             properties[name] = schema
         out: dict[str, Any] = {"type": "object", "title": cls.__name__, "properties": properties}
         if required:
@@ -181,8 +195,12 @@ class _Builder:
             if entry.params is not None:
                 props["params"] = self.of(entry.params)
                 required.append("params")
-            variant = {"type": "object", "title": _variant_title(entry), "properties": props,
-                       "required": required}
+            variant = {
+                "type": "object",
+                "title": _variant_title(entry),
+                "properties": props,
+                "required": required,
+            }
             if entry.doc:
                 variant["description"] = entry.doc
             variants.append(variant)
@@ -232,8 +250,12 @@ def build_schema(registry: Registry, experimental: bool = False) -> dict[str, di
     for name in dict.fromkeys(type_names):
         files[f"v2/{name}.json"] = _standalone(defs[name], defs)
     bundle_defs = {**defs, **unions}
-    files[BUNDLE_NAME] = {"$schema": DRAFT, "title": "KernelProtocol", "type": "object",
-                          "definitions": dict(sorted(bundle_defs.items()))}
+    files[BUNDLE_NAME] = {
+        "$schema": DRAFT,
+        "title": "KernelProtocol",
+        "type": "object",
+        "definitions": dict(sorted(bundle_defs.items())),
+    }
     return files
 
 

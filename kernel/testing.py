@@ -49,8 +49,14 @@ async def running_kernel(
     from .bootstrap import build_kernel
     from .client import Client
 
-    kernel = build_kernel(home=home, plugins=plugins, extra_plugins=extra_plugins,
-                          overrides=overrides, argv=argv, discover=discover)
+    kernel = build_kernel(
+        home=home,
+        plugins=plugins,
+        extra_plugins=extra_plugins,
+        overrides=overrides,
+        argv=argv,
+        discover=discover,
+    )
     await kernel.start()
     client = await Client.in_process(kernel)
     client.kernel = kernel

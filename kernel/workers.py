@@ -44,7 +44,9 @@ class Drive:
     __slots__ = ("_context", "_coro", "_on_suspend")
 
     def __init__(
-        self, coro: Coroutine[Any, Any, Any], context: contextvars.Context,
+        self,
+        coro: Coroutine[Any, Any, Any],
+        context: contextvars.Context,
         on_suspend: Callable[[], None],
     ) -> None:
         self._coro = coro
@@ -97,8 +99,9 @@ class HandlerCall:
 class Workers:
     """The reader role and the worker tasks of one connection."""
 
-    def __init__(self, conn: Connection, source: FrameSource, max_busy: int,
-                 overload_timeout: float) -> None:
+    def __init__(
+        self, conn: Connection, source: FrameSource, max_busy: int, overload_timeout: float
+    ) -> None:
         self._conn = conn
         self._source = source
         self.max_busy = max_busy
@@ -275,7 +278,9 @@ class Workers:
             return
         log.warning(
             "connection %s: %d handlers busy for %.1fs; rejecting new requests until one ends",
-            self._conn.id, len(self._busy), self._overload_timeout,
+            self._conn.id,
+            len(self._busy),
+            self._overload_timeout,
         )
         self.overloaded = True
         self._parked = False

@@ -81,8 +81,12 @@ class CheckedStream:
 
 
 def subprocess_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {**os.environ, "KERNEL_HOME": str(home), "KERNEL_LOG": "debug",
-           "PYTHONPATH": os.pathsep.join([str(SITE), str(REPO)])}
+    env = {
+        **os.environ,
+        "KERNEL_HOME": str(home),
+        "KERNEL_LOG": "debug",
+        "PYTHONPATH": os.pathsep.join([str(SITE), str(REPO)]),
+    }
     env.pop("LOG_FORMAT", None)
     env.update(extra or {})
     return env
@@ -131,8 +135,12 @@ def serve(tmp_path: Path, checker: ProtocolChecker):
             argv += ["--plugins", ",".join(plugins)]
         with log.open("wb") as stderr:
             process = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=stderr, env=subprocess_env(home, env), limit=1 << 28,
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
+                env=subprocess_env(home, env),
+                limit=1 << 28,
             )
         stream = CheckedStream(ProcessStream(process), checker)
         streams.append(stream)
@@ -167,8 +175,9 @@ def inproc(tmp_path: Path, checker: ProtocolChecker):
         argv: Sequence[str] = (),
     ) -> AsyncIterator[Client]:
         home = tmp_path / f"inproc{next(counter)}"
-        kernel = build_kernel(home=home, plugins=plugins, overrides=overrides,
-                              extra_plugins=extra_plugins, argv=argv)
+        kernel = build_kernel(
+            home=home, plugins=plugins, overrides=overrides, extra_plugins=extra_plugins, argv=argv
+        )
         await kernel.start()
         _, end = await open_memory_connection(kernel)
         stream = CheckedStream(end, checker)

@@ -11,15 +11,25 @@ import pytest
 from kernel import RpcError
 from tests.conftest import subprocess_env
 
-INIT = (b'{"id":"init","method":"initialize","params":{"clientInfo":'
-        b'{"name":"flood","version":"1"}}}\n{"method":"initialized"}\n')
+INIT = (
+    b'{"id":"init","method":"initialize","params":{"clientInfo":'
+    b'{"name":"flood","version":"1"}}}\n{"method":"initialized"}\n'
+)
 
 
 async def _spawn(tmp_path, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kernel", "run", "--plugins", "echo,probe", *args,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL, env=subprocess_env(tmp_path / "home", {"KERNEL_LOG": "warning"}),
+        sys.executable,
+        "-m",
+        "kernel",
+        "run",
+        "--plugins",
+        "echo,probe",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=subprocess_env(tmp_path / "home", {"KERNEL_LOG": "warning"}),
         limit=1 << 24,
     )
 
@@ -75,7 +85,10 @@ async def test_full_handler_slots_answer_overloaded_then_recover(serve):
         # Both slots are busy: the next async request waits, then is rejected.
         with pytest.raises(RpcError) as first:
             await c.request("probe/sleep", {"ms": 1, "label": "x"})
-        assert (first.value.code, first.value.message) == (-32001, "Server overloaded; retry later.")
+        assert (first.value.code, first.value.message) == (
+            -32001,
+            "Server overloaded; retry later.",
+        )
         # While still saturated, rejection is immediate.
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -98,8 +111,10 @@ async def test_client_that_stops_reading_stops_being_read(tmp_path):
     async def write_all() -> None:
         proc.stdin.write(INIT)
         for i in range(count):
-            proc.stdin.write(orjson.dumps({"id": i, "method": "echo/echo",
-                                           "params": {"message": payload}}) + b"\n")
+            proc.stdin.write(
+                orjson.dumps({"id": i, "method": "echo/echo", "params": {"message": payload}})
+                + b"\n"
+            )
             await proc.stdin.drain()
 
     writer = asyncio.ensure_future(write_all())

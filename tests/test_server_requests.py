@@ -39,7 +39,10 @@ async def test_client_error_answer_reaches_the_handler(serve):
             await c.request("probe/ask", {"question": "may I?"})
         # The probe lets the client's RpcError propagate: same code, message, data.
         assert (err.value.code, err.value.message, err.value.data) == (
-            -32050, "user declined", {"why": "no"})
+            -32050,
+            "user declined",
+            {"why": "no"},
+        )
 
 
 async def test_client_without_handler_answers_method_not_found(serve):

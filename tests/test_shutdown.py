@@ -57,7 +57,9 @@ async def test_work_beyond_grace_is_cancelled_and_still_answered(serve):
         with pytest.raises(RpcError) as err:
             await endless
         assert (err.value.code, err.value.message) == (
-            -32002, "Request cancelled: the connection is closing")
+            -32002,
+            "Request cancelled: the connection is closing",
+        )
         assert await asyncio.wait_for(s.process.wait(), 10) == 0
         assert loop.time() - started < 5
         assert "cancelled endless" in s.events()

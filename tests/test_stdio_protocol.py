@@ -44,8 +44,9 @@ async def test_failed_initialize_leaves_connection_uninitialized(serve):
             await c.request("initialize", {"clientInfo": {"name": "x"}})
         assert bad.value.code == -32602
         assert bad.value.message == "Invalid params: clientInfo.version: missing required field"
-        assert bad.value.data == {"problems": [{"path": "clientInfo.version",
-                                                "message": "missing required field"}]}
+        assert bad.value.data == {
+            "problems": [{"path": "clientInfo.version", "message": "missing required field"}]
+        }
         with pytest.raises(RpcError, match="Not initialized"):
             await c.request("echo/echo", {"message": "x"})
         await c.request("initialize", INIT)  # now it works
@@ -54,7 +55,9 @@ async def test_failed_initialize_leaves_connection_uninitialized(serve):
 async def test_initialize_capabilities_are_type_checked(serve):
     async with serve() as s:
         with pytest.raises(RpcError) as bad:
-            await s.client.request("initialize", {**INIT, "capabilities": {"experimentalApi": "yes"}})
+            await s.client.request(
+                "initialize", {**INIT, "capabilities": {"experimentalApi": "yes"}}
+            )
         assert bad.value.code == -32602
         assert "capabilities.experimentalApi: expected a boolean, got string" in bad.value.message
 
@@ -75,8 +78,9 @@ async def test_ids_are_echoed_unchanged(serve):
 async def test_jsonrpc_member_accepted_and_never_emitted(serve):
     async with serve() as s:
         await s.client.initialize()
-        await s.client.send_raw('{"jsonrpc": "2.0", "id": "j", "method": "echo/echo", '
-                                '"params": {"message": "v"}}')
+        await s.client.send_raw(
+            '{"jsonrpc": "2.0", "id": "j", "method": "echo/echo", "params": {"message": "v"}}'
+        )
         answer = await s.client.next_orphan()
         assert answer == {"id": "j", "result": {"message": "v"}}
         # The checker also rejects any frame that carries "jsonrpc".
@@ -87,16 +91,28 @@ async def test_jsonrpc_member_accepted_and_never_emitted(serve):
     [
         ("this is not json", -32700, "Parse error"),
         ('{"id": 1, "method": "echo/echo"', -32700, "Parse error"),
-        ('[{"id": 1, "method": "echo/echo"}]', -32600,
-         "Invalid request: batch (JSON array) messages are not supported"),
+        (
+            '[{"id": 1, "method": "echo/echo"}]',
+            -32600,
+            "Invalid request: batch (JSON array) messages are not supported",
+        ),
         ("42", -32600, "Invalid request: expected a JSON object, got integer"),
         ('{"foo": 1}', -32600, "Invalid request: a message needs 'method'"),
-        ('{"id": null, "method": "echo/echo"}', -32600,
-         "Invalid request: id: expected a string or an integer, got null"),
-        ('{"id": 1.5, "method": "echo/echo"}', -32600,
-         "Invalid request: id: expected a string or an integer, got number"),
-        ('{"id": true, "method": "echo/echo"}', -32600,
-         "Invalid request: id: expected a string or an integer, got boolean"),
+        (
+            '{"id": null, "method": "echo/echo"}',
+            -32600,
+            "Invalid request: id: expected a string or an integer, got null",
+        ),
+        (
+            '{"id": 1.5, "method": "echo/echo"}',
+            -32600,
+            "Invalid request: id: expected a string or an integer, got number",
+        ),
+        (
+            '{"id": true, "method": "echo/echo"}',
+            -32600,
+            "Invalid request: id: expected a string or an integer, got boolean",
+        ),
         (b'{"id": 1, "method": "echo/echo", "params": {"message": "\xff"}}', -32700, "Parse error"),
     ],
 )
@@ -110,7 +126,8 @@ async def test_malformed_frames_are_answered_with_id_null(serve, frame, code, me
         assert answer["error"]["message"].startswith(message)
         # The connection survives: the next request is served.
         assert await s.client.request("echo/echo", {"message": "still here"}) == {
-            "message": "still here"}
+            "message": "still here"
+        }
 
 
 async def test_message_without_method_keeps_its_id(serve):
@@ -121,8 +138,13 @@ async def test_message_without_method_keeps_its_id(serve):
         assert answer["id"] == 7 and answer["error"]["code"] == -32600
         await s.client.send_raw('{"id": 8, "method": 5}')
         answer = await s.client.next_orphan()
-        assert answer == {"id": 8, "error": {
-            "code": -32600, "message": "Invalid request: method: expected a string, got integer"}}
+        assert answer == {
+            "id": 8,
+            "error": {
+                "code": -32600,
+                "message": "Invalid request: method: expected a string, got integer",
+            },
+        }
 
 
 async def test_unknown_method_is_method_not_found(serve):
@@ -165,7 +187,8 @@ async def test_unknown_params_fields_are_ignored(serve):
     async with serve() as s:
         await s.client.initialize()
         assert await s.client.request("echo/echo", {"message": "a", "futureField": 1}) == {
-            "message": "a"}
+            "message": "a"
+        }
 
 
 async def test_handler_exception_is_generic_on_wire_and_logged(serve):
@@ -189,7 +212,10 @@ async def test_rpc_error_from_handler_passes_through(serve):
         with pytest.raises(RpcError) as err:
             await s.client.request("probe/rpcError")
         assert (err.value.code, err.value.message, err.value.data) == (
-            -32010, "probe says no", {"reason": "testing"})
+            -32010,
+            "probe says no",
+            {"reason": "testing"},
+        )
 
 
 async def test_long_running_handler_does_not_block_others(serve):
@@ -211,7 +237,9 @@ async def test_experimental_method_requires_capability(serve):
         with pytest.raises(RpcError) as err:
             await s.client.request("server/diagnostics", {})
         assert (err.value.code, err.value.message) == (
-            -32600, "server/diagnostics requires experimentalApi capability")
+            -32600,
+            "server/diagnostics requires experimentalApi capability",
+        )
 
 
 async def test_experimental_fields_gate_input_and_are_hidden_in_output(serve):
@@ -220,11 +248,16 @@ async def test_experimental_fields_gate_input_and_are_hidden_in_output(serve):
         with pytest.raises(RpcError) as err:
             await s.client.request("probe/gated", {"name": "n", "preview": "p"})
         assert (err.value.code, err.value.message) == (
-            -32600, "probe/gated.preview requires experimentalApi capability")
+            -32600,
+            "probe/gated.preview requires experimentalApi capability",
+        )
         with pytest.raises(RpcError) as nested:
-            await s.client.request("probe/gated", {"name": "n", "inner": {"flag": True,
-                                                                           "hidden": "h"}})
-        assert nested.value.message == "probe/gated.inner.hidden requires experimentalApi capability"
+            await s.client.request(
+                "probe/gated", {"name": "n", "inner": {"flag": True, "hidden": "h"}}
+            )
+        assert (
+            nested.value.message == "probe/gated.inner.hidden requires experimentalApi capability"
+        )
         # Type errors win over the gate, as in the reference.
         with pytest.raises(RpcError) as typed:
             await s.client.request("probe/gated", {"name": 1, "preview": "p"})
@@ -237,10 +270,14 @@ async def test_experimental_fields_gate_input_and_are_hidden_in_output(serve):
 async def test_experimental_client_sees_experimental_fields(serve):
     async with serve() as s:
         await s.client.initialize(experimental=True)
-        result = await s.client.request("probe/gated", {"name": "n", "preview": "p",
-                                                        "inner": {"flag": False, "hidden": "h"}})
-        assert result == {"name": "n", "preview": "preview-value",
-                          "inner": {"flag": True, "hidden": "hidden-value"}}
+        result = await s.client.request(
+            "probe/gated", {"name": "n", "preview": "p", "inner": {"flag": False, "hidden": "h"}}
+        )
+        assert result == {
+            "name": "n",
+            "preview": "preview-value",
+            "inner": {"flag": True, "hidden": "hidden-value"},
+        }
 
 
 async def test_notifications_respect_opt_out_and_experimental_gates(serve):
@@ -251,9 +288,11 @@ async def test_notifications_respect_opt_out_and_experimental_gates(serve):
             note = await s.client.next_notification("probe/tick")
             assert note.params == {"index": i}  # experimental field left out
         assert await s.client.request("probe/ticks", {"count": 2, "method": "probe/other"}) == {
-            "delivered": 0}
+            "delivered": 0
+        }
         assert await s.client.request(
-            "probe/ticks", {"count": 2, "method": "probe/previewTick"}) == {"delivered": 0}
+            "probe/ticks", {"count": 2, "method": "probe/previewTick"}
+        ) == {"delivered": 0}
 
 
 async def test_opt_out_matches_exact_names_only(serve):

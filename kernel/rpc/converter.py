@@ -157,9 +157,7 @@ class WireConverter:
     # -- construction ----------------------------------------------------
 
     def _build(self, *, experimental: bool) -> cattrs.Converter:
-        conv = cattrs.Converter(
-            detailed_validation=True, forbid_extra_keys=self._forbid_extra_keys
-        )
+        conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=self._forbid_extra_keys)
         conv.register_structure_hook(str, _structure_str)
         conv.register_structure_hook(int, _structure_int)
         conv.register_structure_hook(float, _structure_float)
@@ -245,20 +243,34 @@ def _attrs_structure(
 
         return structure
 
+    def gate_errors(used: list[attrs.Attribute]) -> list[Exception]:
+        errors: list[Exception] = []
+        for attribute in used:
+            error = ExperimentalFieldUsed(attribute.name)
+            error.add_note(
+                AttributeValidationNote("experimental field", attribute.name, attribute.type)
+            )
+            errors.append(error)
+        return errors
+
     def structure_gated(value: Any, _: Any) -> Any:
         if type(value) is not dict:
             raise _fail("an object", value)
-        result = generated(value, cls)
+        try:
+            result = generated(value, cls)
+        except ClassValidationError as exc:
+            # Report this level's gated fields too, not only the nested failure.
+            used = [a for a in gated if value.get(_name(a, wire_names)) is not None]
+            if not used:
+                raise
+            raise ClassValidationError(
+                exc.message, [*exc.exceptions, *gate_errors(used)], cls
+            ) from None
         used = [a for a in gated if getattr(result, a.name) is not None]
         if used:
-            errors = []
-            for attribute in used:
-                error = ExperimentalFieldUsed(attribute.name)
-                error.add_note(
-                    AttributeValidationNote("experimental field", attribute.name, attribute.type)
-                )
-                errors.append(error)
-            raise ClassValidationError(f"While structuring {cls.__qualname__}", errors, cls)
+            raise ClassValidationError(
+                f"While structuring {cls.__qualname__}", gate_errors(used), cls
+            )
         return result
 
     return structure_gated

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import orjson
 
 from ..context import RequestContext
@@ -159,13 +160,20 @@ class Dispatcher:
         try:
             if value is None:
                 return encode_result(request_id, _EMPTY)
-            if entry.result is not None:
-                value = (entry.result_full if conn.experimental else entry.result_stable)(value)
+            if type(value) is not dict:  # a dict is already wire-shaped
+                if entry.result is not None:
+                    value = (entry.result_full if conn.experimental else entry.result_stable)(value)
+                elif attrs.has(type(value)):
+                    value = self._registry.converter.unstructure(
+                        value, experimental=conn.experimental
+                    )
             return encode_result(request_id, value)
         except Exception:
             return self._internal(conn, entry, request_id)
 
-    def _call_sync(self, conn: Connection, entry: Entry, request_id: RequestId, params: Any) -> bytes:
+    def _call_sync(
+        self, conn: Connection, entry: Entry, request_id: RequestId, params: Any
+    ) -> bytes:
         try:
             value = entry.handler(params, RequestContext(conn, request_id, entry.name))  # type: ignore[misc]
         except RpcError as error:
@@ -175,7 +183,11 @@ class Dispatcher:
         return self._encode(conn, entry, request_id, value)
 
     async def _run_async(
-        self, conn: Connection, entry: Entry, request_id: RequestId, params: Any,
+        self,
+        conn: Connection,
+        entry: Entry,
+        request_id: RequestId,
+        params: Any,
         on_suspend: Callable[[], None],
     ) -> None:
         try:
@@ -197,7 +209,10 @@ class Dispatcher:
         self._stats.handler_errors += 1
         log.exception(
             "handler for %s (plugin %s) failed on connection %s, request %r",
-            entry.name, entry.owner, conn.id, request_id,
+            entry.name,
+            entry.owner,
+            conn.id,
+            request_id,
         )
         return encode_error(request_id, internal_error())
 
@@ -207,14 +222,19 @@ class Dispatcher:
             log.debug("connection %s: ignoring unknown notification %s", conn.id, msg.method)
             return None
         if not conn.initialized or (entry.experimental and not conn.experimental):
-            log.info("connection %s: notification %s ignored before initialize or without "
-                     "experimentalApi", conn.id, msg.method)
+            log.info(
+                "connection %s: notification %s ignored before initialize or without "
+                "experimentalApi",
+                conn.id,
+                msg.method,
+            )
             return None
         try:
             params = self._structure(conn, entry, msg.params)
         except RpcError as error:
-            log.warning("connection %s: notification %s ignored: %s",
-                        conn.id, msg.method, error.message)
+            log.warning(
+                "connection %s: notification %s ignored: %s", conn.id, msg.method, error.message
+            )
             return None
         ctx = RequestContext(conn, None, entry.name)
         if entry.is_async:
@@ -222,8 +242,7 @@ class Dispatcher:
         try:
             entry.handler(params, ctx)  # type: ignore[misc]
         except Exception:
-            log.exception("notification handler for %s (plugin %s) failed",
-                          entry.name, entry.owner)
+            log.exception("notification handler for %s (plugin %s) failed", entry.name, entry.owner)
         return None
 
     @staticmethod
@@ -233,5 +252,4 @@ class Dispatcher:
         try:
             await Drive(entry.handler(params, ctx), contextvars.copy_context(), on_suspend)  # type: ignore[misc]
         except Exception:
-            log.exception("notification handler for %s (plugin %s) failed",
-                          entry.name, entry.owner)
+            log.exception("notification handler for %s (plugin %s) failed", entry.name, entry.owner)

@@ -22,8 +22,8 @@ __all__ = [
     "Entry",
     "Kind",
     "Registrar",
-    "Registry",
     "RegistrationConflict",
+    "Registry",
 ]
 
 Kind = Literal["method", "notification", "server_request", "client_notification"]
@@ -168,11 +168,13 @@ class Registrar:
 
         ``handler(params, ctx)`` receives the structured params (None when
         ``params`` is None) and a :class:`kernel.RequestContext`; it returns a
-        value of type ``result`` (None answers ``{}``) or raises
-        :class:`kernel.RpcError`. An ``async def`` handler runs in its own
-        task, so it may wait without holding up other requests; a plain
-        function runs inline on the connection's reader and must return
-        quickly (use it for cheap lookups only).
+        value of type ``result`` (None answers ``{}``; a dict is taken as
+        already wire-shaped and sent as is) or raises :class:`kernel.RpcError`.
+        An ``async def`` handler may wait without holding up other requests:
+        it starts at once and, when it first waits, the connection goes on
+        reading while it finishes in its own worker task (see
+        :mod:`kernel.workers`). A plain function runs inline on the reader
+        and must return quickly (use it for cheap lookups only).
         """
         return self._registry.add(
             Entry(

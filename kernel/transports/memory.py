@@ -45,8 +45,9 @@ class _MemoryLink:
 class MemoryClientEnd:
     """The client's end (a :class:`kernel.client.ClientStream`): frames in and out."""
 
-    def __init__(self, to_server: asyncio.Queue[bytes | None],
-                 to_client: asyncio.Queue[bytes | None]) -> None:
+    def __init__(
+        self, to_server: asyncio.Queue[bytes | None], to_client: asyncio.Queue[bytes | None]
+    ) -> None:
         self._to_server = to_server
         self._to_client = to_client
 

@@ -2,8 +2,9 @@
 
 While it runs, ``sys.stdout`` is pointed at stderr so a stray ``print`` in a
 plugin cannot corrupt the protocol stream. Pipes, sockets and terminals are
-driven by the event loop; a regular file on stdin or stdout (``kernel run <
-requests.jsonl > out``) falls back to a reader thread / blocking writes.
+driven by the event loop; what cannot be polled (a regular file, /dev/null:
+``kernel run < requests.jsonl > out``) falls back to a reader thread and
+blocking writes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
-import stat
+import selectors
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -82,8 +83,8 @@ class _StdoutLink:
         self.on_abort: Any = None
 
     async def open(self) -> None:
-        if _is_regular_file(self._fd):
-            log.debug("stdout is a regular file; writing it with blocking writes")
+        if not _pollable(self._fd, selectors.EVENT_WRITE):
+            log.debug("stdout cannot be polled; writing it with blocking writes")
             return
         loop = asyncio.get_running_loop()
         pipe = os.fdopen(os.dup(self._fd), "wb", buffering=0)
@@ -131,19 +132,26 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _is_regular_file(fd: int) -> bool:
-    # Event loops only drive pipes, sockets and terminals; uvloop aborts the
-    # process (instead of raising) when handed a regular file.
+def _pollable(fd: int, events: int) -> bool:
+    """Whether the event loop can watch ``fd`` (pipes, sockets, terminals).
+
+    Regular files and ``/dev/null`` cannot be polled, and uvloop aborts the
+    process instead of raising when handed one, so ask a selector first.
+    """
+    selector = selectors.DefaultSelector()
     try:
-        return stat.S_ISREG(os.fstat(fd).st_mode)
-    except OSError:
+        selector.register(fd, events)
+    except (OSError, ValueError):
         return False
+    finally:
+        selector.close()
+    return True
 
 
 async def _open_stdin(fd: int, limit: int) -> asyncio.StreamReader:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=limit)
-    if not _is_regular_file(fd):
+    if _pollable(fd, selectors.EVENT_READ):
         pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
         try:
             await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
@@ -157,7 +165,9 @@ async def _open_stdin(fd: int, limit: int) -> asyncio.StreamReader:
     return reader
 
 
-def _feed_from_thread(fd: int, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> None:
+def _feed_from_thread(
+    fd: int, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop
+) -> None:
     # Regular files never block for long; a thread keeps the loop free anyway.
     try:
         while chunk := os.read(fd, CHUNK_SIZE):

@@ -43,8 +43,9 @@ def diagnostics(params: ServerDiagnosticsParams, ctx: RequestContext) -> ServerD
         "kernel.notifications.sent": stats.notifications,
     }
     return ServerDiagnosticsResponse(
-        process=ServerDiagnosticsProcess(id=os.getpid(),
-                                         resident_memory_bytes=resident_memory_bytes()),
+        process=ServerDiagnosticsProcess(
+            id=os.getpid(), resident_memory_bytes=resident_memory_bytes()
+        ),
         gauges=[ServerDiagnosticsGauge(name, value) for name, value in readings.items()],
     )
 

@@ -9,6 +9,7 @@ in another process can see hooks run.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,9 @@ class GatedResult:
     inner: Inner | None = None
 
 
+REQUEST_TAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("probe_tag", default=None)
+
+
 class ProbePlugin:
     """Stateful plugin: one instance per kernel."""
 
@@ -105,6 +109,7 @@ class ProbePlugin:
         registrar.method("probe/gated", self.gated, params=GatedParams, result=GatedResult)
         registrar.method("probe/print", self.print_to_stdout)
         registrar.method("probe/state", self.state)
+        registrar.method("probe/taskSemantics", self.task_semantics)
         registrar.notification("probe/tick", params=Tick)
         registrar.notification("probe/other", params=Tick)
         registrar.notification("probe/previewTick", params=Tick, experimental=True)
@@ -165,12 +170,36 @@ class ProbePlugin:
         return await ctx.connection.request("probe/question", Question(params.question), **kwargs)
 
     def gated(self, params: GatedParams, ctx: Any) -> GatedResult:
-        return GatedResult(name=params.name, preview="preview-value",
-                           inner=Inner(flag=True, hidden="hidden-value"))
+        return GatedResult(
+            name=params.name, preview="preview-value", inner=Inner(flag=True, hidden="hidden-value")
+        )
 
     def print_to_stdout(self, params: None, ctx: Any) -> dict[str, bool]:
         print("this stray print must not reach the protocol stream")
         return {"printed": True}
+
+    async def task_semantics(self, params: None, ctx: Any) -> dict[str, Any]:
+        """What a handler can rely on about its task and context."""
+        seen_tag = REQUEST_TAG.get()
+        REQUEST_TAG.set(f"request {ctx.request_id}")
+        task = asyncio.current_task()
+        timed_out = False
+        try:
+            async with asyncio.timeout(0.05):
+                await asyncio.sleep(1)
+        except TimeoutError:
+            timed_out = True
+        async with asyncio.TaskGroup() as group:
+            child = group.create_task(asyncio.sleep(0.01, result="child done"))
+        same_task = asyncio.current_task() is task
+        await asyncio.sleep(0.1)  # outlive any stray cancellation aimed at us
+        return {
+            "tagSeenAtStart": seen_tag,
+            "timedOut": timed_out,
+            "child": child.result(),
+            "sameTask": same_task and asyncio.current_task() is task,
+            "tagAtEnd": REQUEST_TAG.get(),
+        }
 
     def state(self, params: None, ctx: Any) -> dict[str, Any]:
         return {"state": ctx.connection.state.get("probe"), "pid": os.getpid()}
@@ -214,8 +243,7 @@ class ConfigurablePlugin:
 
     @hookimpl
     def kernel_add_cli_options(self, group: Any) -> None:
-        group.add_argument("--configurable-shout", action="store_true",
-                           help="answer in capitals")
+        group.add_argument("--configurable-shout", action="store_true", help="answer in capitals")
 
     @hookimpl
     def kernel_configure(self, config: Any, options: Any) -> None:

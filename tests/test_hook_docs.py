@@ -1,0 +1,45 @@
+"""Every hook is documented: in its docstring and in docs/hooks.md."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from kernel.hookspecs import KernelSpec
+
+HOOKS = sorted(
+    name
+    for name, _ in inspect.getmembers(KernelSpec, inspect.isfunction)
+    if name.startswith("kernel_")
+)
+DOCS = (Path(__file__).parent.parent / "docs" / "hooks.md").read_text()
+
+
+def test_there_are_hooks():
+    assert len(HOOKS) >= 9
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_hookspec_docstring_has_every_section(name):
+    doc = inspect.getdoc(getattr(KernelSpec, name)) or ""
+    for section in ("When:", "Parameters:", "Returns:", "Errors:"):
+        assert section in doc, f"{name} docstring lacks {section!r}"
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_hook_has_a_section_in_docs(name):
+    section = re.search(rf"^## `{name}\((.*?)\)`\n(.*?)(?=^## |\Z)", DOCS, re.M | re.S)
+    assert section, f"docs/hooks.md has no '## `{name}(...)`' section"
+    params = [p for p in inspect.signature(getattr(KernelSpec, name)).parameters if p != "self"]
+    assert section.group(1).replace(" ", "").split(",") == params or params == [], name
+    body = section.group(2)
+    for word in ("When", "Return", "Errors"):
+        assert word in body, f"docs/hooks.md section for {name} does not say {word}"
+
+
+def test_docs_mention_no_hook_that_does_not_exist():
+    documented = set(re.findall(r"^## `(kernel_\w+)\(", DOCS, re.M))
+    assert documented == set(HOOKS)

@@ -1,0 +1,219 @@
+"""Plugin discovery, selection, failure isolation and the hook contract.
+
+The test plugins in tests/support/site are real entry points (a .dist-info on
+sys.path), so discovery here is the same code path as for installed packages.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from kernel import hookimpl, hookspec
+from kernel.bootstrap import build_kernel
+from kernel.plugins import StartupError
+
+
+def build(tmp_path: Path, **kwargs):
+    return build_kernel(home=tmp_path / "home", **kwargs)
+
+
+def test_requested_plugins_are_exactly_those_served(tmp_path):
+    kernel = build(tmp_path, plugins=["echo", "probe"])
+    assert kernel.plugins.active() == ["echo", "probe"]
+    assert "echo/echo" in kernel.registry.methods()
+    assert "server/diagnostics" not in kernel.registry.methods()
+
+
+def test_default_is_every_installed_plugin_and_failures_are_reported(tmp_path, caplog):
+    caplog.set_level(logging.ERROR)
+    kernel = build(tmp_path, disable=["clash"])
+    records = kernel.plugins.records
+    assert {"diagnostics", "echo", "probe", "configurable"} <= set(kernel.plugins.active())
+    broken = records["broken_import"]
+    assert broken.distribution == "kernel-probe" and broken.version == "0.0.0"
+    assert broken.stage == "load" and "ModuleNotFoundError" in broken.error
+    assert records["broken_register"].stage == "register"
+    assert "registration exploded" in records["broken_register"].error
+    # What the failed plugin had declared before raising is withdrawn.
+    assert "broken/one" not in kernel.registry.methods()
+    assert "plugin broken_import (kernel-probe 0.0.0) failed to load" in caplog.text
+    assert records["clash"].disabled_reason == "disabled by --disable"
+
+
+async def test_startup_failure_withdraws_methods_unless_requested(tmp_path):
+    kernel = build(tmp_path, plugins=None, disable=["clash", "broken_register"])
+    assert "brokenStartup/ping" in kernel.registry.methods()
+    await kernel.start()
+    assert kernel.plugins.records["broken_startup"].stage == "start"
+    assert "brokenStartup/ping" not in kernel.registry.methods()
+    await kernel.stop()
+
+    requested = build(tmp_path, plugins=["broken_startup"])
+    with pytest.raises(
+        StartupError,
+        match=r"plugin broken_startup .* failed to start: "
+        r"RuntimeError: startup exploded",
+    ):
+        await requested.start()
+
+
+@pytest.mark.parametrize("name", ["broken_import", "broken_register"])
+def test_requested_plugin_that_fails_aborts_startup(tmp_path, name):
+    with pytest.raises(StartupError) as err:
+        build(tmp_path, plugins=[name])
+    assert f"plugin {name} (kernel-probe 0.0.0) failed" in str(err.value)
+
+
+def test_same_method_from_two_plugins_names_both(tmp_path):
+    with pytest.raises(StartupError) as err:
+        build(tmp_path, plugins=["probe", "clash"])
+    assert "method 'probe/sleep' is declared by both 'probe' and 'clash'" in str(err.value)
+    with pytest.raises(StartupError, match="declared by both 'clash' and 'probe'"):
+        build(tmp_path)  # not requested by name (loaded alphabetically): still fatal
+
+
+def test_unknown_and_contradictory_names(tmp_path):
+    with pytest.raises(StartupError) as err:
+        build(tmp_path, plugins=["echo", "nope"])
+    assert "unknown plugin(s) nope; installed:" in str(err.value) and "echo" in str(err.value)
+    with pytest.raises(StartupError, match="both requested by --plugins and disabled"):
+        build(tmp_path, plugins=["echo"], disable=["echo"])
+
+
+def test_config_can_disable_but_a_request_by_name_wins(tmp_path):
+    kernel = build(tmp_path, overrides=["plugins.echo.enabled=false"], disable=["clash"])
+    assert "echo" not in kernel.plugins.active()
+    assert kernel.plugins.records["echo"].disabled_reason.startswith("disabled in config")
+    kernel = build(tmp_path, plugins=["echo"], overrides=["plugins.echo.enabled=false"])
+    assert kernel.plugins.active() == ["echo"]
+
+
+def test_managed_requirements_forbid_a_plugin_even_by_name(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "requirements.toml").write_text("[plugins.echo]\nenabled = false\n")
+    kernel = build(tmp_path, disable=["clash"])
+    assert kernel.plugins.records["echo"].disabled_reason == "disabled by requirements.toml"
+    with pytest.raises(StartupError, match=r"echo is disabled by requirements\.toml"):
+        build(tmp_path, plugins=["echo"])
+
+
+def test_plugin_config_and_cli_options(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text('[plugins.configurable]\ngreeting = "hi"\nrepeat = 2\n')
+    kernel = build(tmp_path, plugins=["configurable"], argv=["--configurable-shout"])
+    plugin = kernel.plugins.records["configurable"].plugin
+    assert (plugin.settings.greeting, plugin.settings.repeat, plugin.shout) == ("hi", 2, True)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "plugins.configurable.repeat=0",
+            "plugins.configurable.repeat: must be at least 1 (from -c override)",
+        ),
+        (
+            "plugins.configurable.repeat='two'",
+            "plugins.configurable.repeat: expected an integer, got string (from -c override)",
+        ),
+        ("plugins.configurable.bogus=1", "plugins.configurable: unknown key(s): bogus"),
+    ],
+)
+def test_bad_plugin_config_always_aborts_startup(tmp_path, override, message):
+    with pytest.raises(StartupError) as err:
+        build(tmp_path, overrides=[override], disable=["clash"])  # not requested by name
+    assert message in str(err.value)
+
+
+def test_each_kernel_gets_its_own_plugin_instances(tmp_path):
+    first = build(tmp_path, plugins=["probe"])
+    second = build(tmp_path, plugins=["probe"])
+    assert first.plugins.records["probe"].plugin is not second.plugins.records["probe"].plugin
+    assert first.plugins.pm is not second.plugins.pm
+
+
+def test_misspelled_kernel_hook_fails_the_plugin(tmp_path):
+    class Typo:
+        @hookimpl
+        def kernel_regster(self, registrar):  # sic
+            pass
+
+    kernel = build(tmp_path, disable=["clash"], extra_plugins={"typo": Typo()})
+    assert kernel.plugins.records["typo"].error == (
+        "StartupError: implements unknown hook kernel_regster"
+    )
+    with pytest.raises(StartupError, match="implements unknown hook kernel_regster"):
+        build(tmp_path, plugins=["typo"], extra_plugins={"typo": Typo()})
+
+
+class FamilySpec:
+    @hookspec(firstresult=True)
+    def family_reviewer(self, item: str) -> str | None:
+        """Who reviews ``item``; first answer wins."""
+
+
+class Family:
+    @hookimpl
+    def kernel_add_hookspecs(self, pluginmanager: pluggy.PluginManager) -> None:
+        pluginmanager.add_hookspecs(FamilySpec)
+
+    @hookimpl
+    def kernel_configure(self, kernel) -> None:
+        self.kernel = kernel
+
+    @hookimpl
+    def kernel_register(self, registrar) -> None:
+        registrar.method("family/review", self.review)
+
+    def review(self, params, ctx):
+        return {"reviewer": self.kernel.hook.family_reviewer(item="x")}
+
+
+class Reviewer:
+    @hookimpl
+    def family_reviewer(self, item: str) -> str:
+        return f"guardian reviews {item}"
+
+
+async def test_a_family_publishes_hooks_that_another_plugin_answers(inproc):
+    plugins = {"family": Family(), "reviewer": Reviewer()}
+    async with inproc(plugins=["family", "reviewer"], extra_plugins=plugins) as client:
+        await client.initialize()
+        assert await client.request("family/review") == {"reviewer": "guardian reviews x"}
+
+
+class Faulty:
+    @hookimpl
+    def kernel_connection_opened(self, connection):
+        raise RuntimeError("opened hook broke")
+
+    @hookimpl
+    def kernel_initialize_response(self, connection, params):
+        raise RuntimeError("initialize hook broke")
+
+    @hookimpl
+    def kernel_connection_closed(self, connection):
+        raise RuntimeError("closed hook broke")
+
+
+class Extender:
+    @hookimpl
+    def kernel_initialize_response(self, connection, params):
+        return {"extender": {"client": params.client_info.name}}
+
+
+async def test_one_plugins_hook_error_does_not_hide_anothers(inproc, caplog):
+    plugins = {"faulty": Faulty(), "extender": Extender()}
+    async with inproc(plugins=["faulty", "extender", "echo"], extra_plugins=plugins) as client:
+        result = await client.initialize(name="iso")
+        assert result["extender"] == {"client": "iso"}
+        assert await client.request("echo/echo", {"message": "ok"}) == {"message": "ok"}
+    assert "opened hook broke" in caplog.text
+    assert "initialize hook broke" in caplog.text
+    assert "closed hook broke" in caplog.text
