@@ -13,7 +13,7 @@ from .connection import Connection, ConnectionClosed, ServerRequestTimeout
 from .context import RequestContext
 from .hookspecs import hookimpl, hookspec
 from .rpc.errors import RpcError
-from .rpc.fields import AbsolutePath, field
+from .rpc.fields import AbsolutePath, field, wire_meta
 from .rpc.registry import Registrar
 from .runtime import Kernel
 
@@ -32,4 +32,5 @@ __all__ = [
     "field",
     "hookimpl",
     "hookspec",
+    "wire_meta",
 ]

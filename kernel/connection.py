@@ -94,7 +94,6 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
         self._closed = asyncio.Event()
-        self._dispatch = kernel.dispatcher.dispatch
         self._write_now = link.write_now
 
     def __repr__(self) -> str:
@@ -121,6 +120,11 @@ class Connection:
         )
         self._workers.start()
         return await asyncio.shield(self._workers.input_done)
+
+    def on_handler_wait(self) -> None:
+        """An async handler of this connection started waiting (see :mod:`kernel.workers`)."""
+        if self._workers is not None:
+            self._workers.pass_role()
 
     def stop_reading(self) -> None:
         """Read no more frames; handlers already running continue."""
@@ -192,10 +196,6 @@ class Connection:
             asyncio.get_running_loop().create_task(self.close(0.0, reason))
 
     # -- inbound --------------------------------------------------------
-
-    def receive(self, frame: bytes) -> Any:
-        """Dispatch one inbound frame (called by the worker holding the reader role)."""
-        return self._dispatch(self, frame)
 
     def receive_oversized(self, size: int, limit: int) -> Awaitable[None] | None:
         """A frame exceeded the size limit and was skipped; tell the client."""

@@ -71,7 +71,7 @@ class InitializeResponse:
     """What the server tells the client about itself."""
 
     user_agent: str
-    codex_home: AbsolutePath = field(doc="The server's home directory (KERNEL_HOME).")
+    codex_home: AbsolutePath  # the server's home directory (KERNEL_HOME)
     platform_family: str
     platform_os: str
 

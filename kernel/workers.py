@@ -33,7 +33,7 @@ from .framing import NEED_MORE, FrameSource, Oversized
 if TYPE_CHECKING:
     from .connection import Connection
 
-__all__ = ["Drive", "HandlerCall", "Workers"]
+__all__ = ["Drive", "Workers"]
 
 log = logging.getLogger("kernel.workers")
 
@@ -76,24 +76,6 @@ class Drive:
                 yielded = run(coro.send, value)
             except StopIteration as stop:
                 return stop.value
-
-
-class HandlerCall:
-    """An async handler invocation the dispatcher hands to the worker pool.
-
-    ``run(on_suspend)`` calls ``fn(*args, on_suspend)``, which executes the
-    handler to the end, answers its request (if it has one), and calls
-    ``on_suspend`` the first time the handler waits.
-    """
-
-    __slots__ = ("args", "fn")
-
-    def __init__(self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
-        self.fn = fn
-        self.args = args
-
-    def run(self, on_suspend: Callable[[], None]) -> Coroutine[Any, Any, None]:
-        return self.fn(*self.args, on_suspend)
 
 
 class Workers:
@@ -215,6 +197,7 @@ class Workers:
         """Hold the role until input ends (False) or we hand it on (True)."""
         self._reader = me
         source, conn = self._source, self._conn
+        dispatch = conn.kernel.dispatcher.dispatch
         while not self._stopping:
             frame = source.next_nowait()
             if frame is NEED_MORE:
@@ -230,19 +213,18 @@ class Workers:
             if type(frame) is Oversized:
                 outcome = conn.receive_oversized(frame.size, source.limit)
             else:
-                outcome = conn.receive(frame)  # type: ignore[arg-type]
-            if outcome is None:
-                continue
-            if type(outcome) is HandlerCall:
-                await outcome.run(self._pass_role)
+                outcome = dispatch(conn, frame)  # type: ignore[arg-type]
+            if outcome is not None:
+                # An async handler (it may pass the role on when it first
+                # waits) or room in a full outbox (we keep the role: reading
+                # stops, which is the point).
+                await outcome
                 if self._reader is not me:
                     return True
-            else:
-                await outcome  # backpressure: keep the role, stop reading
         self._finish_input("stopped")
         return False
 
-    def _pass_role(self) -> None:
+    def pass_role(self) -> None:
         """The handler running in the role holder started waiting."""
         me = self._reader
         assert me is not None

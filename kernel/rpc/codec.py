@@ -140,7 +140,7 @@ def classify(obj: Any) -> Message:
                     f"got {json_type_name(msg_id)}",
                 ),
             )
-        return Request(msg_id, method, obj.get("params"))
+        return Request(msg_id, method, obj.get("params"))  # type: ignore[arg-type]
 
     if "result" in obj or "error" in obj:
         if not id_ok:
@@ -158,7 +158,7 @@ def classify(obj: Any) -> Message:
                 None,
                 RpcError(INVALID_REQUEST, "Invalid request: response error: expected an object"),
             )
-        return Response(msg_id, obj.get("result"), error)
+        return Response(msg_id, obj.get("result"), error)  # type: ignore[arg-type]
 
     return Invalid(
         msg_id if id_ok else None,

@@ -115,8 +115,13 @@ class WireConverter:
         # names and unknown keys rejected so that typos are caught.
         self._wire_names = wire_names
         self._forbid_extra_keys = forbid_extra_keys
-        self._full = self._build(experimental=True)
-        self._stable = self._build(experimental=False)
+        self._full = self._build(experimental=True, detailed=True)
+        self._stable = self._build(experimental=False, detailed=True)
+        # Without detailed validation cattrs is faster but reports only the
+        # first problem; request paths try these first (see structure_hook).
+        self._fast = {
+            flag: self._build(experimental=flag, detailed=False) for flag in (True, False)
+        }
 
     # -- public API -----------------------------------------------------
 
@@ -130,8 +135,17 @@ class WireConverter:
         It raises whatever the underlying hook raises; pass the exception to
         :meth:`problems` to learn which fields were wrong.
         """
-        hook = self.view(experimental).get_structure_hook(tp)
-        return lambda value: hook(value, tp)
+        fast = self._fast[experimental].get_structure_hook(tp)
+        detailed = self.view(experimental).get_structure_hook(tp)
+
+        def structure(value: Any) -> Any:
+            try:
+                return fast(value, tp)
+            except Exception:
+                # Same rules, so this fails too, with every problem collected.
+                return detailed(value, tp)
+
+        return structure
 
     def unstructure_hook(self, tp: Any, experimental: bool) -> Callable[[Any], Any]:
         """A one-argument function turning a ``tp`` value into wire JSON."""
@@ -156,8 +170,10 @@ class WireConverter:
 
     # -- construction ----------------------------------------------------
 
-    def _build(self, *, experimental: bool) -> cattrs.Converter:
-        conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=self._forbid_extra_keys)
+    def _build(self, *, experimental: bool, detailed: bool) -> cattrs.Converter:
+        conv = cattrs.Converter(
+            detailed_validation=detailed, forbid_extra_keys=self._forbid_extra_keys
+        )
         conv.register_structure_hook(str, _structure_str)
         conv.register_structure_hook(int, _structure_int)
         conv.register_structure_hook(float, _structure_float)
@@ -231,7 +247,11 @@ def _attrs_structure(
 ) -> Callable:
     fields = attrs.fields(cls)
     overrides = {a.name: override(rename=_name(a, wire_names)) for a in fields}
-    generated = make_dict_structure_fn(cls, conv, **overrides)
+    generated: Callable[[Any, Any], Any] = make_dict_structure_fn(
+        cls,
+        conv,
+        **overrides,  # type: ignore[arg-type]
+    )
     gated = [] if experimental else [a for a in fields if is_experimental(a)]
 
     if not gated:
@@ -288,7 +308,7 @@ def _attrs_unstructure(
                 rename=_name(a, wire_names),
                 omit_if_default=omits_none(a) and a.default is None,
             )
-    return make_dict_unstructure_fn(cls, conv, **overrides)
+    return make_dict_unstructure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
 
 
 def _segment(note: Any, owner: Any, wire_names: bool) -> str | None:

@@ -7,9 +7,9 @@ params (types first, experimental fields second). Where the reference answers
 ``-32602`` with the field path; see docs/protocol.md.
 
 Speed: :meth:`Dispatcher.dispatch` is synchronous for the common case and
-returns an awaitable only when the reader must wait (a full outbox), or a
-:class:`~kernel.workers.HandlerCall` for an async handler, which the
-connection's workers run without creating a task per request.
+returns an awaitable only when there is something to wait for: room in a full
+outbox, or an async handler, which the worker holding the reader role runs at
+once (see :mod:`kernel.workers`; no task per request).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import orjson
 
 from ..context import RequestContext
-from ..workers import Drive, HandlerCall
+from ..workers import Drive
 from .codec import (
     Invalid,
     Notification,
@@ -87,7 +87,7 @@ class Dispatcher:
         self._methods = registry.methods()
         self._stats = stats
 
-    def dispatch(self, conn: Connection, frame: bytes) -> Awaitable[None] | HandlerCall | None:
+    def dispatch(self, conn: Connection, frame: bytes) -> Awaitable[None] | None:
         """Handle one frame; await the result when it is not None."""
         try:
             obj = _loads(frame)
@@ -114,7 +114,7 @@ class Dispatcher:
 
     def _request(
         self, conn: Connection, request_id: RequestId, method: str, raw: Any
-    ) -> Awaitable[None] | HandlerCall | None:
+    ) -> Awaitable[None] | None:
         self._stats.requests += 1
         if not conn.initialized:
             if method != "initialize":
@@ -137,7 +137,7 @@ class Dispatcher:
         if conn.rejecting:
             self._stats.overloaded += 1
             return conn.send(encode_error(request_id, overloaded()))
-        return HandlerCall(self._run_async, conn, entry, request_id, params)
+        return self._run_async(conn, entry, request_id, params)
 
     def _structure(self, conn: Connection, entry: Entry, raw: Any) -> Any:
         if entry.params is None:
@@ -183,16 +183,11 @@ class Dispatcher:
         return self._encode(conn, entry, request_id, value)
 
     async def _run_async(
-        self,
-        conn: Connection,
-        entry: Entry,
-        request_id: RequestId,
-        params: Any,
-        on_suspend: Callable[[], None],
+        self, conn: Connection, entry: Entry, request_id: RequestId, params: Any
     ) -> None:
         try:
             work = entry.handler(params, RequestContext(conn, request_id, entry.name))  # type: ignore[misc]
-            value = await Drive(work, contextvars.copy_context(), on_suspend)
+            value = await Drive(work, contextvars.copy_context(), conn.on_handler_wait)
             frame = self._encode(conn, entry, request_id, value)
         except RpcError as error:
             frame = encode_error(request_id, error)
@@ -216,7 +211,7 @@ class Dispatcher:
         )
         return encode_error(request_id, internal_error())
 
-    def _notification(self, conn: Connection, msg: Notification) -> HandlerCall | None:
+    def _notification(self, conn: Connection, msg: Notification) -> Awaitable[None] | None:
         entry = self._registry.get("client_notification", msg.method)
         if entry is None:
             log.debug("connection %s: ignoring unknown notification %s", conn.id, msg.method)
@@ -238,7 +233,7 @@ class Dispatcher:
             return None
         ctx = RequestContext(conn, None, entry.name)
         if entry.is_async:
-            return HandlerCall(self._run_notification, entry, params, ctx)
+            return self._run_notification(conn, entry, params, ctx)
         try:
             entry.handler(params, ctx)  # type: ignore[misc]
         except Exception:
@@ -247,9 +242,10 @@ class Dispatcher:
 
     @staticmethod
     async def _run_notification(
-        entry: Entry, params: Any, ctx: RequestContext, on_suspend: Callable[[], None]
+        conn: Connection, entry: Entry, params: Any, ctx: RequestContext
     ) -> None:
         try:
-            await Drive(entry.handler(params, ctx), contextvars.copy_context(), on_suspend)  # type: ignore[misc]
+            work = entry.handler(params, ctx)  # type: ignore[misc]
+            await Drive(work, contextvars.copy_context(), conn.on_handler_wait)
         except Exception:
             log.exception("notification handler for %s (plugin %s) failed", entry.name, entry.owner)

@@ -31,7 +31,7 @@ Kind = Literal["method", "notification", "server_request", "client_notification"
 KERNEL_OWNER = "kernel"
 """Owner name of the entries the kernel itself serves (``initialize``...)."""
 
-_KIND_TEXT = {
+_KIND_TEXT: dict[Kind, str] = {
     "method": "method",
     "notification": "notification",
     "server_request": "server request",
@@ -84,7 +84,12 @@ class Registry:
 
     def __init__(self, converter: WireConverter) -> None:
         self.converter = converter
-        self._entries: dict[Kind, dict[str, Entry]] = {k: {} for k in _KIND_TEXT}
+        self._entries: dict[Kind, dict[str, Entry]] = {
+            "method": {},
+            "notification": {},
+            "server_request": {},
+            "client_notification": {},
+        }
 
     def registrar(self, owner: str) -> Registrar:
         """A registrar that records ``owner`` on everything it declares."""

@@ -77,9 +77,10 @@ class _QueueSource:
         self._ended = False
 
     def next_nowait(self) -> bytes | NeedMore:
-        if self._held is not None:
-            frame, self._held = self._held, None
-            return frame
+        held = self._held
+        if held is not None:
+            self._held = None
+            return held
         if self._ended:
             return NEED_MORE
         try:
