@@ -10,7 +10,9 @@ handler task, typed result, bounded outbox, batched writes.
 
 The driver keeps exactly W requests in flight: it reads the server's output
 in chunks and, for every answer in a chunk, writes one new request in a
-single write, so the client costs less than either server.
+single write, so the client costs less than either server. With two or more
+CPUs the driver and the server under test are pinned to different CPUs, so
+both servers run under the same placement (``--no-pin`` to disable).
 
     python benchmarks/stdio.py                 # 1 and 32 in flight, 3 rounds
     python benchmarks/stdio.py --requests 50000 --rounds 5 --method echo/echo
@@ -51,6 +53,24 @@ else:
 """
 
 
+SERVER_CPU: int | None = None
+
+
+def pin_cpus() -> str:
+    """Pin this driver and the servers to different CPUs, if there are two.
+
+    Otherwise the scheduler sometimes puts driver and server on one core and
+    sometimes not, and that alone moves results by 30% between runs.
+    """
+    global SERVER_CPU
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        return "not pinned (fewer than 2 CPUs)"
+    os.sched_setaffinity(0, {cpus[0]})
+    SERVER_CPU = cpus[1]
+    return f"driver on CPU {cpus[0]}, server on CPU {cpus[1]}"
+
+
 def uvloop_available() -> bool:
     try:
         import uvloop  # noqa: F401
@@ -72,6 +92,8 @@ async def drive(
         limit=1 << 24,
     )
     assert proc.stdin and proc.stdout
+    if SERVER_CPU is not None:
+        os.sched_setaffinity(proc.pid, {SERVER_CPU})
     if handshake:
         proc.stdin.write(
             b'{"id":0,"method":"initialize","params":{"clientInfo":'
@@ -130,7 +152,9 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--windows", default="1,32")
     parser.add_argument("--method", default="echo/echo")
+    parser.add_argument("--no-pin", action="store_true", help="let the scheduler place processes")
     args = parser.parse_args()
+    placement = "not pinned (--no-pin)" if args.no_pin else pin_cpus()
 
     use_uvloop = uvloop_available()
     home = tempfile.mkdtemp(prefix="kernel-bench-")
@@ -141,7 +165,7 @@ async def main() -> None:
     plugin = args.method.split("/")[0]
     kernel = [sys.executable, "-m", "kernel", "run", "--plugins", plugin]
     print(
-        f"event loop: {'uvloop' if use_uvloop else 'asyncio'} (both servers); "
+        f"event loop: {'uvloop' if use_uvloop else 'asyncio'} (both servers); {placement}; "
         f"{args.requests} requests x {args.rounds} rounds, median round shown"
     )
     for window in [int(w) for w in args.windows.split(",")]:

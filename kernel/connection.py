@@ -95,6 +95,7 @@ class Connection:
         self._closing = False
         self._closed = asyncio.Event()
         self._write_now = link.write_now
+        self._stats = kernel.stats
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} {self.transport} {self.peer}>"
@@ -246,8 +247,8 @@ class Connection:
         the outbox behind the frames already waiting.
         """
         outbox = self.outbox
-        if not outbox and not outbox.closed and self._write_now(frame):
-            self.kernel.stats.frames_out += 1
+        if not outbox.frames and not outbox.closed and self._write_now(frame):
+            self._stats.frames_out += 1
             return None
         if outbox.offer_nowait(frame):
             return None

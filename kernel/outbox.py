@@ -23,18 +23,16 @@ class Outbox:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._frames: deque[bytes] = deque()
-        self._closed = False
+        self.frames: deque[bytes] = deque()
+        """The queued frames; read-only for callers (cheap emptiness checks)."""
+        self.closed = False
+        """True once :meth:`close` was called."""
         self._writer_waiting: asyncio.Future[None] | None = None
         self._space = asyncio.Event()
         self._space.set()
 
     def __len__(self) -> int:
-        return len(self._frames)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
+        return len(self.frames)
 
     def offer_nowait(self, frame: bytes) -> bool:
         """Queue ``frame`` if there is room; False means full (use :meth:`put`).
@@ -42,10 +40,10 @@ class Outbox:
         A closed outbox swallows the frame and returns True: the peer is gone
         and there is nothing to wait for.
         """
-        frames = self._frames
+        frames = self.frames
         if len(frames) >= self.limit:
-            return self._closed
-        if not self._closed:
+            return self.closed
+        if not self.closed:
             frames.append(frame)
             waiter = self._writer_waiting
             if waiter is not None and not waiter.done():
@@ -54,8 +52,8 @@ class Outbox:
 
     async def put(self, frame: bytes) -> None:
         """Queue ``frame``, waiting while the queue is at its limit."""
-        while len(self._frames) >= self.limit:
-            if self._closed:
+        while len(self.frames) >= self.limit:
+            if self.closed:
                 raise OutboxClosed
             self._space.clear()
             await self._space.wait()
@@ -63,24 +61,24 @@ class Outbox:
 
     def force(self, frame: bytes) -> None:
         """Queue ``frame`` even above the limit (final answers at shutdown)."""
-        if self._closed:
+        if self.closed:
             raise OutboxClosed
-        self._frames.append(frame)
+        self.frames.append(frame)
         waiter = self._writer_waiting
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     async def take(self, max_frames: int = 4096) -> list[bytes]:
         """Everything queued (up to ``max_frames``); empty list once closed and drained."""
-        while not self._frames:
-            if self._closed:
+        while not self.frames:
+            if self.closed:
                 return []
             self._writer_waiting = asyncio.get_running_loop().create_future()
             try:
                 await self._writer_waiting
             finally:
                 self._writer_waiting = None
-        frames = self._frames
+        frames = self.frames
         if len(frames) <= max_frames:
             batch = list(frames)
             frames.clear()
@@ -91,7 +89,7 @@ class Outbox:
 
     def close(self) -> None:
         """Refuse new frames; the writer drains what is queued, then stops."""
-        self._closed = True
+        self.closed = True
         self._space.set()
         waiter = self._writer_waiting
         if waiter is not None and not waiter.done():
@@ -99,7 +97,7 @@ class Outbox:
 
     def discard(self) -> int:
         """Close and drop whatever is queued (the peer is gone); returns the count."""
-        dropped = len(self._frames)
-        self._frames.clear()
+        dropped = len(self.frames)
+        self.frames.clear()
         self.close()
         return dropped
