@@ -99,7 +99,6 @@ class Workers:
         self._stopping = False
         self.overloaded = False
         self.input_done: asyncio.Future[str] = self._loop.create_future()
-        self._slot_freed = asyncio.Event()
 
     # -- public ---------------------------------------------------------------
 
@@ -169,7 +168,6 @@ class Workers:
             while await self._read_and_dispatch(me):
                 # We passed the role on while our handler waited; it is done now.
                 self._busy.discard(me)
-                self._slot_freed.set()
                 if self.overloaded and not self.saturated:
                     self.overloaded = False
                 if self._parked and not self._stopping:
