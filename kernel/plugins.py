@@ -120,8 +120,8 @@ class PluginHost:
         self,
         only: Sequence[str] | None,
         disabled: Iterable[str],
-        enabled_in_config: Any,
-        managed_enabled: Any,
+        enabled_in_config: Callable[[str], bool | None],
+        managed_enabled: Callable[[str], Any],
     ) -> None:
         """Decide which plugins run (rules in the module docstring).
 
@@ -275,14 +275,23 @@ class PluginHost:
                 self.fail(name, stage, exc)
 
     async def acall_each(
-        self, hook: str, *, reverse: bool = False, fail_stage: str | None = None, **kwargs: Any
+        self,
+        hook: str,
+        *,
+        reverse: bool = False,
+        fail_stage: str | None = None,
+        names: Iterable[str] | None = None,
+        **kwargs: Any,
     ) -> None:
-        """Call a may-be-async ``hook`` on each plugin, awaiting results.
+        """Call a may-be-async ``hook`` on each plugin (or those in ``names``).
 
         With ``fail_stage`` a raising plugin is failed; otherwise it is
         logged and the next plugin still runs.
         """
         impls = self._impls(hook)
+        if names is not None:
+            wanted = set(names)
+            impls = [(n, impl) for n, impl in impls if n in wanted]
         for name, impl in reversed(impls) if reverse else impls:
             try:
                 result = self._invoke(impl, kwargs)

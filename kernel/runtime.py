@@ -61,6 +61,7 @@ class Kernel:
         self.connections: set[Connection] = set()
         self.services: dict[str, Any] = {}
         self._stop: asyncio.Event | None = None
+        self._started: list[str] = []
         self.stop_reason: str | None = None
         register_handshake(self.registry, self)
         plugins.on_fail.append(self._withdraw)
@@ -103,7 +104,12 @@ class Kernel:
     async def start(self) -> None:
         """Run every plugin's startup hook; a failed plugin loses its methods."""
         self._stop = asyncio.Event()
-        await self.plugins.acall_each("kernel_startup", fail_stage="start", kernel=self)
+        for name in self.plugins.active():
+            await self.plugins.acall_each(
+                "kernel_startup", fail_stage="start", names=[name], kernel=self
+            )
+            if self.plugins.records[name].active:
+                self._started.append(name)
 
     async def stop(self, grace: float | None = None) -> None:
         """Close every connection (with grace), then run shutdown hooks."""
@@ -112,7 +118,9 @@ class Kernel:
             await asyncio.gather(
                 *(c.close(grace, "server shutting down") for c in list(self.connections))
             )
-        await self.plugins.acall_each("kernel_shutdown", reverse=True, kernel=self)
+        await self.plugins.acall_each(
+            "kernel_shutdown", reverse=True, names=self._started, kernel=self
+        )
 
     def request_stop(self, reason: str) -> None:
         """Ask :func:`kernel.server.serve` to shut down gracefully."""

@@ -53,7 +53,12 @@ async def serve(kernel: Kernel, listen: Sequence[str] = ("stdio://",)) -> int:
     """Start ``kernel``, serve until asked to stop, shut down; return the exit code."""
     loop = asyncio.get_running_loop()
     listeners = [x for x in (make_listener(kernel, url) for url in listen) if x is not None]
-    await kernel.start()
+    try:
+        await kernel.start()
+    except StartupError:
+        # A plugin requested by name failed: release the ones already started.
+        await kernel.stop(0.0)
+        raise
     signals = _install_signal_handlers(loop, kernel)
     started: list[Listener] = []
     try:

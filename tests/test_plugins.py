@@ -217,3 +217,49 @@ async def test_one_plugins_hook_error_does_not_hide_anothers(inproc, caplog):
     assert "opened hook broke" in caplog.text
     assert "initialize hook broke" in caplog.text
     assert "closed hook broke" in caplog.text
+
+
+async def test_failed_requested_startup_still_shuts_down_started_plugins(serve):
+    async with serve(plugins=["probe", "broken_startup"], close=False) as s:
+        assert await s.process.wait() == 1
+        assert s.events() == ["startup", "shutdown"]
+        assert "cannot start: plugin broken_startup" in s.log()
+
+
+class Recorder:
+    def __init__(self, events: list[str], name: str) -> None:
+        self.events, self.name = events, name
+
+    @hookimpl
+    async def kernel_startup(self, kernel):
+        self.events.append(f"start {self.name}")
+
+    @hookimpl
+    async def kernel_shutdown(self, kernel):
+        self.events.append(f"stop {self.name}")
+
+
+class FailingStart:
+    @hookimpl
+    def kernel_startup(self, kernel):
+        raise RuntimeError("no")
+
+
+async def test_only_started_plugins_are_shut_down_in_reverse_order(tmp_path):
+    events: list[str] = []
+    plugins = {"a": Recorder(events, "a"), "bad": FailingStart(), "c": Recorder(events, "c")}
+    kernel = build(tmp_path, plugins=["a", "bad", "c"], extra_plugins=plugins)
+    with pytest.raises(StartupError):
+        await kernel.start()
+    await kernel.stop(0.0)
+    assert events == ["start a", "stop a"]
+
+    events.clear()
+    kernel = build(
+        tmp_path,
+        plugins=["a", "c"],
+        extra_plugins={"a": Recorder(events, "a"), "c": Recorder(events, "c")},
+    )
+    await kernel.start()
+    await kernel.stop(0.0)
+    assert events == ["start a", "start c", "stop c", "stop a"]
