@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kernel import RpcError
 from kernel.client import Client
 from tests.conftest import subprocess_env
 
@@ -131,7 +132,7 @@ def test_config_command_writes_the_user_layer(tmp_path):
     assert missing.returncode == 1 and "no.such is not set" in missing.stderr
 
 
-async def test_json_logs_are_one_object_per_line_on_stderr(tmp_path):
+async def test_json_logs_are_one_object_per_line_on_stderr(tmp_path, checker):
     env = subprocess_env(tmp_path / "home", {"LOG_FORMAT": "json", "KERNEL_LOG": "info"})
     proc = await Client.spawn_command(
         [sys.executable, "-m", "kernel", "run", "--plugins", "probe,echo"],
@@ -139,9 +140,11 @@ async def test_json_logs_are_one_object_per_line_on_stderr(tmp_path):
         stderr=subprocess.PIPE,
     )
     async with proc:
-        await proc.initialize()
-        with pytest.raises(Exception, match="Internal error"):
+        init = await proc.initialize()
+        checker.check_server_frame({"id": 1, "result": init}, {1: "initialize"})
+        with pytest.raises(RpcError, match="Internal error") as err:
             await proc.request("probe/fail")
+        checker.check_server_frame({"id": 2, "error": err.value.to_wire()}, {})
     stderr = (await proc.process.stderr.read()).decode()
     entries = [json.loads(line) for line in stderr.splitlines()]
     assert entries and all({"ts", "level", "logger", "message"} <= set(e) for e in entries)
