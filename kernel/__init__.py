@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .auth import AuthResult
 from .config import ConfigError, PluginConfig
 from .connection import Connection, ConnectionClosed, ServerRequestTimeout
 from .context import RequestContext
@@ -19,6 +20,7 @@ from .runtime import Kernel
 
 __all__ = [
     "AbsolutePath",
+    "AuthResult",
     "ConfigError",
     "Connection",
     "ConnectionClosed",

@@ -1,4 +1,4 @@
-"""The ``kernel`` command: run | plugins | schema | config.
+"""The ``kernel`` command: run | plugins | schema | config | proxy.
 
 Parsing is two-phase: the selection options (``--home``, ``-c``,
 ``--plugins``, ``--disable``) are read first, plugins are loaded, then each
@@ -24,7 +24,7 @@ from .plugins import StartupError
 __all__ = ["main"]
 
 log = logging.getLogger("kernel.cli")
-COMMANDS = ("run", "plugins", "schema", "config")
+COMMANDS = ("run", "plugins", "schema", "config", "proxy")
 
 
 def _selection_options(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +66,11 @@ def _full_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     commands = {}
     run = sub.add_parser("run", help="serve the protocol")
     run.add_argument(
-        "--listen", action="append", metavar="URL", help="stdio:// (default) or off; repeatable"
+        "--listen",
+        action="append",
+        metavar="URL",
+        help="stdio:// (default), ws://IP:PORT, unix:// (socket under the home), "
+        "unix://PATH, or off; repeat to serve several at once",
     )
     commands["run"] = run
     plugins = sub.add_parser("plugins", help="list installed plugins and what they serve")
@@ -85,6 +89,17 @@ def _full_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     commands["config"] = config
     for command in commands.values():
         _selection_options(command)
+    proxy = sub.add_parser(
+        "proxy", help="bridge stdio (JSON lines) to a running server's unix socket"
+    )
+    proxy.add_argument(
+        "--socket",
+        metavar="PATH",
+        help="socket of the server (default: the one `--listen unix://` creates under the home)",
+    )
+    proxy.add_argument("--home", help="home directory (default: $KERNEL_HOME or ~/.kernel)")
+    proxy.add_argument("--log-level", help="debug, info, warning, error")
+    commands["proxy"] = proxy
     return parser, commands
 
 
@@ -109,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         home = resolve_home(pre.home)
         if pre.command == "config":
             return _config_command(parser.parse_args(argv), home)
+        if pre.command == "proxy":
+            return _proxy_command(parser.parse_args(argv), home)
         if pre.command == "plugins":
             from .listing import describe_plugins, format_plugins
 
@@ -139,6 +156,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StartupError, ConfigError) as exc:
         log.error("cannot start: %s", exc)
         return 1
+
+
+def _proxy_command(options: argparse.Namespace, home: Path) -> int:
+    import asyncio
+
+    from .transports.proxy import run_proxy
+    from .transports.unix_socket import default_socket_path
+
+    if options.socket is None:
+        path = default_socket_path(home)
+    else:
+        path = Path(options.socket)
+        if not path.is_absolute():
+            raise ConfigError(f"--socket {options.socket}: the socket path must be absolute")
+    return asyncio.run(run_proxy(path))
 
 
 def _config_command(options: argparse.Namespace, home: Path) -> int:

@@ -9,7 +9,8 @@
             ...
 
 Transports: a stdio subprocess (:meth:`Client.spawn`, or :meth:`Client.spawn_command`
-for any server command) and an in-process kernel (:meth:`Client.in_process`).
+for any server command), a running server's websocket or unix socket
+(:meth:`Client.connect`) and an in-process kernel (:meth:`Client.in_process`).
 Errors the server answers raise :class:`kernel.RpcError`; server→client
 requests go to the handler registered with :meth:`Client.on_request`.
 """
@@ -157,6 +158,24 @@ class Client:
             limit=_LINE_LIMIT,
         )
         return cls(ProcessStream(process))
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Client:
+        """Connect to ``ws://HOST:PORT`` or ``unix://PATH``.
+
+        ``token`` goes in ``Authorization: Bearer`` on the upgrade. A refused
+        upgrade raises :class:`aiohttp.WSServerHandshakeError` (``.status``
+        is 401, 403...).
+        """
+        from .wsclient import connect_websocket
+
+        return cls(await connect_websocket(url, token=token, headers=headers))
 
     @classmethod
     async def in_process(cls, kernel: Kernel) -> Client:

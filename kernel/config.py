@@ -60,6 +60,8 @@ class KernelSettings:
     max_message_bytes: int = 128 * 1024 * 1024
     shutdown_grace_seconds: float = 5.0
     server_request_timeout_seconds: float = 300.0
+    websocket_heartbeat_seconds: float = 30.0
+    send_timeout_seconds: float = 60.0
 
     def check(self, config: Config) -> None:
         """Reject values that cannot work, naming the key."""
@@ -70,6 +72,8 @@ class KernelSettings:
             "overload_timeout_seconds",
             "shutdown_grace_seconds",
             "server_request_timeout_seconds",
+            "websocket_heartbeat_seconds",
+            "send_timeout_seconds",
         ):
             if getattr(self, name) < 0:
                 raise config.error(f"kernel.{name}", "must not be negative")

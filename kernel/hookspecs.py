@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pluggy
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .auth import AuthResult
     from .config import PluginConfig
     from .connection import Connection
     from .handshake import InitializeParams
@@ -206,4 +209,61 @@ class KernelSpec:
 
         Errors: logged with traceback; the handshake succeeds without this
         plugin's members.
+        """
+
+    @hookspec
+    def kernel_websocket_auth_mode(self) -> str | None:
+        """Name the authentication scheme this plugin enforces, if any.
+
+        When: once at startup, before any network listener binds. The kernel
+        refuses to bind a non-loopback address unless some plugin names a
+        mode, prints the modes in the startup banner, and refuses upgrades no
+        plugin accepted once a mode is named.
+
+        Parameters: none.
+
+        Returns: a short name (``"capability-token"``), or None when the
+        plugin enforces nothing (for example, it is installed but not
+        configured). Every non-None answer counts.
+
+        Errors: logged with traceback; the plugin counts as enforcing nothing.
+        """
+
+    @hookspec
+    def kernel_authenticate_websocket(self, request: web.Request) -> AuthResult | None:
+        """Judge a websocket upgrade (or plugin HTTP route) on a TCP listener. May be async.
+
+        When: for every upgrade request and every request to a route added by
+        :meth:`kernel_http_routes` on a ``ws://`` listener, after the Origin
+        check and before any JSON-RPC message is read. Not called for
+        ``/healthz`` and ``/readyz``, nor on ``unix://`` listeners (their
+        socket file is owner-only).
+
+        Parameters: ``request`` is the aiohttp request; read headers only
+        (``request.headers["Authorization"]``).
+
+        Returns: :class:`kernel.AuthResult` (``AuthResult.accept(subject)`` or
+        ``AuthResult.reject(reason)``), or None to let the next plugin
+        decide. The first non-None result, in load order, wins. The reason is
+        sent to the client: never put a secret in it.
+
+        Errors: the request is refused with 500 and the traceback logged; no
+        other plugin is asked (fail closed).
+        """
+
+    @hookspec
+    def kernel_http_routes(self, kernel: Kernel, router: web.UrlDispatcher) -> None:
+        """Add HTTP routes to every websocket and unix-socket listener.
+
+        When: once per listener as it starts, after plugin startup.
+
+        Parameters: ``kernel`` as for startup; ``router`` is the listener's
+        aiohttp router (``router.add_get("/acme/status", handler)``). Use
+        paths under ``/<your plugin name>/``; ``/``, ``/healthz`` and
+        ``/readyz`` belong to the kernel and are added first.
+
+        Returns: nothing.
+
+        Errors: the plugin is reported as failed and its methods withdrawn;
+        startup aborts if it was requested by name.
         """

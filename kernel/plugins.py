@@ -30,7 +30,13 @@ import pluggy
 
 from .hookspecs import PROJECT, KernelSpec
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginHost", "PluginRecord", "StartupError"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PluginCallError",
+    "PluginHost",
+    "PluginRecord",
+    "StartupError",
+]
 
 log = logging.getLogger("kernel.plugins")
 
@@ -39,6 +45,15 @@ ENTRY_POINT_GROUP = "kernel.plugins"
 
 class StartupError(Exception):
     """The server cannot start; the message says why and what to change."""
+
+
+class PluginCallError(Exception):
+    """Plugin ``plugin`` raised in ``hook``; the cause holds its exception."""
+
+    def __init__(self, plugin: str, hook: str) -> None:
+        super().__init__(f"plugin {plugin}: {hook} failed")
+        self.plugin = plugin
+        self.hook = hook
 
 
 @attrs.define
@@ -273,6 +288,25 @@ class PluginHost:
                 raise StartupError(f"plugin {name}: {exc}") from exc
             except Exception as exc:
                 self.fail(name, stage, exc)
+
+    async def first_result(self, hook: str, **kwargs: Any) -> tuple[str, Any] | None:
+        """Call a may-be-async ``hook`` in load order until one returns non-None.
+
+        Returns ``(plugin name, result)`` or None. A raising plugin stops
+        the search with :class:`PluginCallError` (the original exception is
+        its cause); the caller decides what a failure means (authentication
+        fails closed).
+        """
+        for name, impl in self._impls(hook):
+            try:
+                result = self._invoke(impl, kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+            except Exception as exc:
+                raise PluginCallError(name, hook) from exc
+            if result is not None:
+                return name, result
+        return None
 
     async def acall_each(
         self,

@@ -10,23 +10,24 @@ second signal skips the grace period.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from .auth import auth_modes
 from .plugins import StartupError
 from .runtime import Kernel
+from .transports.network import NetworkListener, parse_listen_url
 from .transports.stdio import StdioListener
 
-__all__ = ["Listener", "make_listener", "run", "serve"]
+__all__ = ["Listener", "make_listeners", "run", "serve"]
 
 log = logging.getLogger("kernel.server")
 
 
 class Listener(Protocol):
-    """A source of connections (stdio today; sockets with their own issue)."""
+    """A source of connections: stdio, a websocket address or a unix socket."""
 
     url: str
 
@@ -36,23 +37,40 @@ class Listener(Protocol):
     async def stop(self) -> None:
         """Stop accepting and reading; connections are closed by the kernel."""
 
+    async def close(self) -> None:
+        """Release what the listener holds, after its connections closed."""
 
-def make_listener(kernel: Kernel, url: str) -> Listener | None:
-    """The listener for a ``--listen`` URL; None for ``off``."""
-    if url in ("stdio://", "stdio"):
-        return StdioListener(kernel)
-    if url == "off":
-        return None
-    raise StartupError(
-        f"--listen {url}: unsupported transport; this build serves stdio:// "
-        "(or off for no listener)"
-    )
+
+def make_listeners(kernel: Kernel, urls: Sequence[str]) -> list[Listener]:
+    """The listeners for ``--listen`` URLs (``off`` contributes none).
+
+    Several may run at once (``--listen stdio:// --listen ws://127.0.0.1:4500``);
+    the same address twice, or stdio twice, is refused.
+    """
+    specs = [parse_listen_url(url, kernel.home) for url in urls]
+    seen: set[tuple[object, ...]] = set()
+    for url, spec in zip(urls, specs, strict=True):
+        if spec.scheme == "off" or (spec.scheme == "ws" and spec.port == 0):
+            continue
+        key = (spec.scheme, spec.host, spec.port, spec.path)
+        if key in seen:
+            raise StartupError(f"--listen {url}: this endpoint is listed twice")
+        seen.add(key)
+    network = [s for s in specs if s.scheme in ("ws", "unix")]
+    modes = [mode for _, mode in auth_modes(kernel.plugins)] if network else []
+    listeners: list[Listener] = []
+    for spec in specs:
+        if spec.scheme == "stdio":
+            listeners.append(StdioListener(kernel))
+        elif spec.scheme != "off":
+            listeners.append(NetworkListener(kernel, spec, modes))
+    return listeners
 
 
 async def serve(kernel: Kernel, listen: Sequence[str] = ("stdio://",)) -> int:
     """Start ``kernel``, serve until asked to stop, shut down; return the exit code."""
     loop = asyncio.get_running_loop()
-    listeners = [x for x in (make_listener(kernel, url) for url in listen) if x is not None]
+    listeners = make_listeners(kernel, listen)
     try:
         await kernel.start()
     except StartupError:
@@ -73,14 +91,17 @@ async def serve(kernel: Kernel, listen: Sequence[str] = ("stdio://",)) -> int:
         await kernel.wait_stop_requested()
     finally:
         for listener in started:
-            with contextlib.suppress(Exception):
+            try:
                 await listener.stop()
+            except Exception:
+                log.exception("stopping %s failed", listener.url)
         grace = 0.0 if signals.get("forced") else None
         await kernel.stop(grace)
         for listener in started:
-            restore = getattr(listener, "restore", None)
-            if restore is not None:
-                restore()
+            try:
+                await listener.close()
+            except Exception:
+                log.exception("closing %s failed", listener.url)
         for sig in signals.get("installed", []):
             loop.remove_signal_handler(sig)
     return 0

@@ -193,3 +193,56 @@ def inproc(tmp_path: Path, checker: ProtocolChecker):
     yield factory
     problems = [str(v) for s in streams for v in s.violations]
     assert not problems, "frames violating the reference schema:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def listen(tmp_path: Path, checker: ProtocolChecker):
+    """Start ``kernel run --listen ...`` in a subprocess; yields a Listening.
+
+    ``listen=`` URLs default to one loopback websocket on a free port; the
+    fixture waits for one banner line per network listener.
+    """
+    from tests.support.network import Listening, start_listening
+
+    counter = iter(range(1000))
+    servers: list[Listening] = []
+
+    @contextlib.asynccontextmanager
+    async def factory(
+        listen: Sequence[str] = ("ws://127.0.0.1:0",),
+        plugins: Sequence[str] | None = ("probe", "echo"),
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        home: Path | None = None,
+    ) -> AsyncIterator[Listening]:
+        n = next(counter)
+        home = home or tmp_path / f"net{n}"
+        argv = [arg for url in listen for arg in ("--listen", url)] + list(args)
+        if plugins is not None:
+            argv += ["--plugins", ",".join(plugins)]
+        server = await start_listening(
+            argv, subprocess_env(home, env), home, tmp_path / f"net{n}.log", checker
+        )
+        servers.append(server)
+        try:
+            await server.wait_listening(sum(1 for u in listen if u.startswith(("ws", "unix"))))
+            yield server
+        finally:
+            if server.process.returncode is None:
+                code = await server.stop()
+                assert code == 0, server.log()
+
+    yield factory
+    problems = [str(v) for s in servers for st in s.streams for v in st.violations]  # type: ignore[attr-defined]
+    assert not problems, "frames violating the reference schema:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def short_tmp():
+    """A short temporary directory: unix socket paths are limited to ~104 bytes."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="k", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

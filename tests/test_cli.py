@@ -72,7 +72,7 @@ def test_plugins_json_shows_methods_of_disabled_plugins_too(tmp_path):
     out = kernel(tmp_path, "plugins", "--json", "-c", "plugins.echo.enabled=false", site=False)
     assert out.returncode == 0, out.stderr
     rows = {row["name"]: row for row in json.loads(out.stdout)}
-    assert set(rows) == {"diagnostics", "echo"}
+    assert set(rows) == {"diagnostics", "echo", "ws_auth"}
     echo = rows["echo"]
     assert echo["enabled"] is False
     assert echo["disabledReason"] == "disabled in config (plugins.echo.enabled)"
@@ -90,8 +90,20 @@ def test_plugins_json_shows_methods_of_disabled_plugins_too(tmp_path):
             "plugin broken_import (kernel-probe 0.0.0) failed to load: ModuleNotFoundError",
         ),
         (
-            ["run", "--plugins", "echo", "--listen", "ws://127.0.0.1:0"],
-            "--listen ws://127.0.0.1:0: unsupported transport",
+            ["run", "--plugins", "echo", "--listen", "tcp://127.0.0.1:0"],
+            "--listen tcp://127.0.0.1:0: unsupported transport",
+        ),
+        (
+            ["run", "--plugins", "echo", "--listen", "ws://example.com:80"],
+            "--listen ws://example.com:80: expected ws://IP:PORT",
+        ),
+        (
+            ["run", "--plugins", "echo", "--listen", "unix://relative/sock"],
+            "--listen unix://relative/sock: the socket path must be absolute",
+        ),
+        (
+            ["run", "--plugins", "echo", "--listen", "stdio://", "--listen", "stdio://"],
+            "--listen stdio://: this endpoint is listed twice",
         ),
         (
             ["run", "--plugins", "echo", "-c", "kernel.max_in_flight=0"],

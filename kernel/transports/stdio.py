@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..connection import Connection
     from ..runtime import Kernel
 
-__all__ = ["StdioListener"]
+__all__ = ["StdioListener", "StdoutLink", "open_stdin"]
 
 log = logging.getLogger("kernel.transports.stdio")
 CHUNK_SIZE = 1 << 16
@@ -65,7 +65,7 @@ class _WriteProtocol(asyncio.Protocol):
             await self._waiter
 
 
-class _StdoutLink:
+class StdoutLink:
     """:class:`~kernel.connection.Link` over the process's stdout.
 
     :meth:`write_now` hands each frame to the pipe transport at once: the
@@ -148,7 +148,7 @@ def _pollable(fd: int, events: int) -> bool:
     return True
 
 
-async def _open_stdin(fd: int, limit: int) -> asyncio.StreamReader:
+async def open_stdin(fd: int, limit: int) -> asyncio.StreamReader:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=limit)
     if _pollable(fd, selectors.EVENT_READ):
@@ -196,8 +196,8 @@ class StdioListener:
     async def start(self) -> None:
         """Attach to stdin/stdout and start serving in the background."""
         self._saved_stdout, sys.stdout = sys.stdout, sys.stderr
-        reader = await _open_stdin(self._stdin_fd, CHUNK_SIZE * 4)
-        link = _StdoutLink(self._stdout_fd)
+        reader = await open_stdin(self._stdin_fd, CHUNK_SIZE * 4)
+        link = StdoutLink(self._stdout_fd)
         await link.open()
         conn = await self.kernel.open_connection("stdio", link, "stdio")
         self.connection = conn
@@ -228,7 +228,7 @@ class StdioListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def restore(self) -> None:
+    async def close(self) -> None:
         """Give ``sys.stdout`` back (after the connection closed)."""
         if self._saved_stdout is not None:
             sys.stdout = self._saved_stdout

@@ -261,3 +261,34 @@ class ConfigurablePlugin:
     def greet(self, params: None, ctx: Any) -> dict[str, str]:
         text = " ".join([self.settings.greeting] * self.settings.repeat)
         return {"greeting": text.upper() if self.shout else text}
+
+
+class HeaderAuthPlugin:
+    """``header_auth``: accepts ``X-Probe: ok``, crashes on ``X-Probe: crash``,
+    has no opinion otherwise; adds ``GET /header_auth/hello``."""
+
+    @hookimpl
+    def kernel_websocket_auth_mode(self) -> str:
+        return "probe-header"
+
+    @hookimpl
+    async def kernel_authenticate_websocket(self, request: Any) -> Any:
+        from kernel import AuthResult
+
+        value = request.headers.get("X-Probe")
+        if value == "ok":
+            return AuthResult.accept("probe header")
+        if value == "crash":
+            raise RuntimeError("authenticator exploded")
+        if value == "no":
+            return AuthResult.reject("probe says no", status=403)
+        return None
+
+    @hookimpl
+    def kernel_http_routes(self, kernel: Any, router: Any) -> None:
+        from aiohttp import web
+
+        async def hello(request: Any) -> Any:
+            return web.json_response({"hello": "from header_auth", "pid": os.getpid()})
+
+        router.add_get("/header_auth/hello", hello)
