@@ -26,13 +26,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import median_rows, percentiles, pin_cpus, uvloop_available
 
 BARE = r"""
 import asyncio, sys, orjson
@@ -54,29 +56,6 @@ else:
 
 
 SERVER_CPU: int | None = None
-
-
-def pin_cpus() -> str:
-    """Pin this driver and the servers to different CPUs, if there are two.
-
-    Otherwise the scheduler sometimes puts driver and server on one core and
-    sometimes not, and that alone moves results by 30% between runs.
-    """
-    global SERVER_CPU
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if len(cpus) < 2:
-        return "not pinned (fewer than 2 CPUs)"
-    os.sched_setaffinity(0, {cpus[0]})
-    SERVER_CPU = cpus[1]
-    return f"driver on CPU {cpus[0]}, server on CPU {cpus[1]}"
-
-
-def uvloop_available() -> bool:
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 async def drive(
@@ -138,12 +117,7 @@ async def drive(
     elapsed = time.perf_counter() - start
     proc.stdin.close()
     await proc.wait()
-    latencies.sort()
-    return (
-        total / elapsed,
-        latencies[len(latencies) // 2] * 1e6,
-        latencies[int(len(latencies) * 0.99)] * 1e6,
-    )
+    return (total / elapsed, *percentiles(latencies))
 
 
 async def main() -> None:
@@ -154,7 +128,10 @@ async def main() -> None:
     parser.add_argument("--method", default="echo/echo")
     parser.add_argument("--no-pin", action="store_true", help="let the scheduler place processes")
     args = parser.parse_args()
-    placement = "not pinned (--no-pin)" if args.no_pin else pin_cpus()
+    global SERVER_CPU
+    placement = "not pinned (--no-pin)"
+    if not args.no_pin:
+        placement, SERVER_CPU = pin_cpus()
 
     use_uvloop = uvloop_available()
     home = tempfile.mkdtemp(prefix="kernel-bench-")
@@ -177,10 +154,7 @@ async def main() -> None:
             results["kernel"].append(
                 await drive(kernel, args.requests, window, args.method, True, env)
             )
-        med = {
-            k: tuple(statistics.median(r[i] for r in v) for i in range(3))
-            for k, v in results.items()
-        }
+        med = {k: median_rows(v) for k, v in results.items()}
         b, k = med["bare"], med["kernel"]
         for label, row in ((f"in flight {window:>3}: bare  ", b), ("               kernel", k)):
             print(f"{label} {row[0]:>8.0f} req/s  p50 {row[1]:>7.0f} us  p99 {row[2]:>7.0f} us")

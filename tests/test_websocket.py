@@ -216,3 +216,21 @@ def test_non_loopback_listener_without_auth_refuses_to_start(tmp_path):
         out.stderr
     )
     assert "--ws-auth capability-token" in out.stderr
+
+
+def test_a_port_in_use_fails_startup_with_the_reason(tmp_path):
+    import socket
+
+    from tests.test_cli import kernel
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        out = kernel(tmp_path, "run", "--plugins", "echo", "--listen", f"ws://127.0.0.1:{port}")
+    finally:
+        taken.close()
+    assert out.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: " in out.stderr
+    assert "Traceback" not in out.stderr
