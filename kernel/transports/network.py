@@ -109,7 +109,14 @@ class NetworkListener:
         self.url = "ws://?" if spec.scheme == "ws" else f"unix://{spec.path}"
         self._runner: web.AppRunner | None = None
         self._site: web.BaseSite | None = None
-        # Built now so a bad socket path fails before anything starts.
+        # Checked now so a bad listener fails before any plugin starts.
+        if spec.scheme == "ws" and not spec.loopback and not auth_modes:
+            raise StartupError(
+                f"refusing to listen on non-loopback address {spec.host}:{spec.port} without "
+                "authentication; configure --ws-auth capability-token (with --ws-token-file "
+                "or --ws-token-sha256) or --ws-auth signed-bearer-token (with "
+                "--ws-shared-secret-file), or listen on 127.0.0.1"
+            )
         self._claim: UnixSocketClaim | None = None
         if spec.scheme == "unix":
             assert spec.path is not None
@@ -118,13 +125,6 @@ class NetworkListener:
     async def start(self) -> None:
         """Bind and start accepting; the banner line names the URL and auth mode."""
         spec = self.spec
-        if spec.scheme == "ws" and not spec.loopback and not self.auth_modes:
-            raise StartupError(
-                f"refusing to listen on non-loopback address {spec.host}:{spec.port} without "
-                "authentication; configure --ws-auth capability-token (with --ws-token-file "
-                "or --ws-token-sha256) or --ws-auth signed-bearer-token (with "
-                "--ws-shared-secret-file), or listen on 127.0.0.1"
-            )
         app = self._make_app()
         # Connections are closed by the kernel before close(); what remains
         # at cleanup is idle keep-alive HTTP, which need not be waited for.
