@@ -126,11 +126,12 @@ def serve(tmp_path: Path, checker: ProtocolChecker):
         env: dict[str, str] | None = None,
         home: Path | None = None,
         close: bool = True,
+        prefix: Sequence[str] = (),
     ) -> AsyncIterator[Served]:
         n = next(counter)
         home = home or tmp_path / f"home{n}"
         log = tmp_path / f"kernel{n}.log"
-        argv = [sys.executable, "-m", "kernel", "run", *args]
+        argv = [*prefix, sys.executable, "-m", "kernel", "run", *args]
         if plugins is not None:
             argv += ["--plugins", ",".join(plugins)]
         with log.open("wb") as stderr:
