@@ -315,6 +315,10 @@ async def test_permission_denied_is_its_own_error(serve, tmp_path):
             locked.chmod(0)
             error = await fails(client, "fs/readDirectory", {"path": str(locked)})
             assert error.code == PERMISSION_DENIED
+            error = await fails(client, "fs/watch", {"watchId": "w", "path": str(locked)})
+            assert error.code == PERMISSION_DENIED
+            # the failed watch left nothing behind: the id is free
+            await client.request("fs/watch", {"watchId": "w", "path": str(tmp_path)})
         finally:
             locked.chmod(0o700)
 

@@ -28,6 +28,8 @@ __all__ = ["StdioListener", "StdoutLink", "open_stdin"]
 
 log = logging.getLogger("kernel.transports.stdio")
 CHUNK_SIZE = 1 << 16
+# Frames at least this large are written without first copying in the newline.
+_COPY_LIMIT = 1 << 16
 
 
 class _WriteProtocol(asyncio.Protocol):
@@ -111,7 +113,10 @@ class StdoutLink:
         protocol = self._protocol
         if protocol is None or protocol.paused or protocol.lost:
             return False
-        self._transport.write(frame + b"\n")  # type: ignore[union-attr]
+        if len(frame) < _COPY_LIMIT:
+            self._transport.write(frame + b"\n")  # type: ignore[union-attr]
+        else:  # a large answer (fs/readFile): no concatenated copy
+            self._transport.writelines((frame, b"\n"))  # type: ignore[union-attr]
         return True
 
     def abort(self) -> None:

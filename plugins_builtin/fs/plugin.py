@@ -8,6 +8,7 @@ requests or connections.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 
 import attrs
@@ -15,7 +16,7 @@ import attrs
 from kernel import Connection, Kernel, PluginConfig, Registrar, RequestContext, hookimpl
 
 from . import operations
-from .errors import bad_param
+from .errors import IO_ERROR, bad_param, from_os_error, fs_error
 from .types import (
     Empty,
     FsChangedNotification,
@@ -183,7 +184,17 @@ class FsPlugin:
         # Re-check: another request of this connection may have taken the id meanwhile.
         if (ctx.connection.id, params.watch_id) in self.watches.watches:
             raise bad_param("watchId", f"already in use on this connection: {params.watch_id!r}")
-        self.watches.add(ctx.connection, params.watch_id, target)
+        try:
+            self.watches.add(ctx.connection, params.watch_id, target)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EMFILE):
+                raise fs_error(
+                    IO_ERROR,
+                    target,
+                    "inotify limit reached; raise fs.inotify.max_user_watches or "
+                    "max_user_instances",
+                ) from None
+            raise from_os_error(exc, target) from None
         return FsWatchResponse(target)  # type: ignore[arg-type]
 
     def unwatch(self, params: FsUnwatchParams, ctx: RequestContext) -> Empty:

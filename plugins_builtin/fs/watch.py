@@ -88,7 +88,10 @@ class Watch:
                 on_chain = True  # an ancestor appeared, vanished or moved
         if on_chain and kind != "modified":
             before = self.anchor
-            self.service.rearm(self)
+            try:
+                self.service.rearm(self)
+            except OSError as exc:  # e.g. the new anchor is not readable
+                log.warning("watch %s on %s: cannot follow: %s", self.watch_id, self.target, exc)
             if self.anchor != before and os.path.lexists(target):
                 changed.add(target)
         if changed:
@@ -146,9 +149,19 @@ class WatchService:
     # -- watches --------------------------------------------------------------
 
     def add(self, conn: Connection, watch_id: str, target: str) -> Watch:
-        """Start a watch (the caller checked the id is free on ``conn``)."""
+        """Start a watch (the caller checked the id is free on ``conn``).
+
+        Raises OSError when the anchor directory cannot be watched (no
+        permission, inotify limits); nothing is left behind then.
+        """
         watch = Watch(self, conn, watch_id, target)
-        self.rearm(watch)
+        try:
+            self.rearm(watch)
+        except OSError:
+            self._release(watch)
+            if not self._anchors:
+                self._stop_observer()
+            raise
         self.watches[(conn.id, watch_id)] = watch
         return watch
 
@@ -196,6 +209,9 @@ class WatchService:
         if anchor in self._anchors:
             self._anchors[anchor][1].add(watch)
             return
+        # inotify needs read permission, and watchdog silently skips a
+        # directory it may not read: check first, so the client hears of it.
+        os.close(os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
         if self._observer is None:
             self._observer = Observer()
             self._observer.daemon = True
