@@ -13,7 +13,7 @@ import pytest
 from kernel.client import Client, ProcessStream
 from kernel.transports.unix_socket import default_socket_path
 from tests.conftest import CheckedStream, subprocess_env
-from tests.support.http import UPGRADE, http_get
+from tests.support.rawhttp import UPGRADE, http_get
 from tests.test_cli import kernel
 
 

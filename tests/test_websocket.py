@@ -13,8 +13,8 @@ import pytest
 from kernel import RpcError
 from kernel.client import Client, ProcessStream
 from tests.conftest import CheckedStream, subprocess_env
-from tests.support.http import UPGRADE, http_get
 from tests.support.network import start_listening
+from tests.support.rawhttp import UPGRADE, http_get
 
 INIT = {"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "t", "version": "1"}}}
 

@@ -11,7 +11,7 @@ import aiohttp
 import jwt
 import pytest
 
-from tests.support.http import UPGRADE, http_get
+from tests.support.rawhttp import UPGRADE, http_get
 from tests.test_cli import kernel
 
 TOKEN = "capability-token-0123456789"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import selectors
@@ -28,6 +29,7 @@ __all__ = ["StdioListener", "StdoutLink", "open_stdin"]
 
 log = logging.getLogger("kernel.transports.stdio")
 CHUNK_SIZE = 1 << 16
+_PIPE_BYTES = 1 << 20
 # Frames at least this large are written without first copying in the newline.
 _COPY_LIMIT = 1 << 16
 
@@ -85,6 +87,7 @@ class StdoutLink:
         self.on_abort: Any = None
 
     async def open(self) -> None:
+        _widen_pipe(self._fd)
         if not _pollable(self._fd, selectors.EVENT_WRITE):
             log.debug("stdout cannot be polled; writing it with blocking writes")
             return
@@ -128,6 +131,14 @@ class StdoutLink:
     async def close(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
+
+
+def _widen_pipe(fd: int) -> None:
+    """Ask Linux for a 1 MiB pipe (default 64 KiB): large answers cross in fewer steps."""
+    size_flag = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if size_flag is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, size_flag, _PIPE_BYTES)
 
 
 def _write_all(fd: int, data: bytes) -> None:

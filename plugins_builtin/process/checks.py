@@ -1,0 +1,111 @@
+"""Validation of process requests, with ``-32602`` errors naming the field.
+
+``sandboxPolicy`` and ``permissionProfile`` are checked for shape only:
+enforcement is not implemented yet (docs/process.md says so).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from kernel import RpcError
+
+__all__ = [
+    "SPAWN_FAILED",
+    "bad_param",
+    "check_argv",
+    "check_env",
+    "check_sandbox_policy",
+    "check_size",
+    "spawn_failed",
+]
+
+SPAWN_FAILED = -32020
+_U16 = 65535
+_NETWORK = ("restricted", "enabled")
+
+
+def bad_param(field: str, problem: str) -> RpcError:
+    """``-32602`` naming the wire field, in the kernel's invalid-params format."""
+    return RpcError(
+        -32602,
+        f"Invalid params: {field}: {problem}",
+        {"problems": [{"path": field, "message": problem}]},
+    )
+
+
+def spawn_failed(argv0: str, exc: OSError) -> RpcError:
+    """The child could not be started (missing program, bad cwd, no permission)."""
+    reason = exc.strerror or str(exc)
+    named = exc.filename if isinstance(exc.filename, str) else ""
+    where = f" ({named})" if named and named != argv0 else ""
+    data: dict[str, Any] = {"command": argv0}
+    if exc.errno:
+        data["errno"] = errno.errorcode.get(exc.errno, str(exc.errno))
+    return RpcError(SPAWN_FAILED, f"cannot start {argv0!r}: {reason}{where}", data)
+
+
+def check_argv(argv: list[str]) -> None:
+    if not argv:
+        raise bad_param("command", "must not be empty")
+    for index, arg in enumerate(argv):
+        if "\0" in arg:
+            raise bad_param(f"command[{index}]", "contains a NUL byte")
+    if not argv[0]:
+        raise bad_param("command[0]", "must not be empty")
+
+
+def check_env(env: Mapping[str, str | None] | None) -> None:
+    for key, value in (env or {}).items():
+        if not key or "=" in key or "\0" in key:
+            raise bad_param(f"env.{key}", "not a valid variable name")
+        if value is not None and "\0" in value:
+            raise bad_param(f"env.{key}", "contains a NUL byte")
+
+
+def check_size(field: str, rows: int, cols: int) -> None:
+    for name, value in (("rows", rows), ("cols", cols)):
+        if not 0 <= value <= _U16:
+            raise bad_param(f"{field}.{name}", f"must be between 0 and {_U16}")
+
+
+def check_sandbox_policy(policy: Mapping[str, Any]) -> None:
+    """The reference's SandboxPolicy union, by its ``type`` tag."""
+    kind = policy.get("type")
+    fields: dict[str, Any] = {"type": None}
+    if kind == "dangerFullAccess":
+        pass
+    elif kind == "readOnly":
+        fields["networkAccess"] = bool
+    elif kind == "externalSandbox":
+        fields["networkAccess"] = _NETWORK
+    elif kind == "workspaceWrite":
+        fields.update(
+            networkAccess=bool,
+            excludeSlashTmp=bool,
+            excludeTmpdirEnvVar=bool,
+            writableRoots=list,
+        )
+    else:
+        raise bad_param(
+            "sandboxPolicy.type",
+            "expected one of 'dangerFullAccess', 'readOnly', 'externalSandbox', "
+            f"'workspaceWrite', got {kind!r}",
+        )
+    for key, value in policy.items():
+        if key not in fields:
+            raise bad_param(f"sandboxPolicy.{key}", f"unknown field for type {kind!r}")
+        want = fields[key]
+        if want is bool and type(value) is not bool:
+            raise bad_param(f"sandboxPolicy.{key}", "expected a boolean")
+        if isinstance(want, tuple) and value not in want:
+            raise bad_param(f"sandboxPolicy.{key}", f"expected one of {', '.join(want)}")
+        if want is list:
+            if type(value) is not list:
+                raise bad_param(f"sandboxPolicy.{key}", "expected an array of absolute paths")
+            for index, root in enumerate(value):
+                if type(root) is not str or not os.path.isabs(root):
+                    raise bad_param(f"sandboxPolicy.{key}[{index}]", "expected an absolute path")

@@ -1,0 +1,345 @@
+"""The ``process`` plugin: ``command/exec*`` and (experimental) ``process/*``.
+
+Processes belong to the connection that started them: ids and handles are
+looked up only there, and closing the connection (any way) kills every
+process it started, with their process groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+from typing import Any
+
+import attrs
+
+from kernel import Connection, PluginConfig, Registrar, RequestContext, hookimpl
+
+from .checks import (
+    bad_param,
+    check_argv,
+    check_env,
+    check_sandbox_policy,
+    check_size,
+    spawn_failed,
+)
+from .runner import DRAIN_SECONDS, RunningProcess, SpawnRequest, merged_env
+from .types import (
+    CommandExecOutputDelta,
+    CommandExecParams,
+    CommandExecResizeParams,
+    CommandExecResponse,
+    CommandExecTerminateParams,
+    CommandExecWriteParams,
+    Empty,
+    ProcessExited,
+    ProcessKillParams,
+    ProcessOutputDelta,
+    ProcessResizePtyParams,
+    ProcessSpawnParams,
+    ProcessWriteStdinParams,
+)
+
+__all__ = ["ProcessPlugin", "ProcessSettings"]
+
+log = logging.getLogger("plugins.process")
+
+
+@attrs.frozen
+class ProcessSettings:
+    """``[plugins.process]`` in config.toml."""
+
+    default_output_bytes_cap: int = 1 << 20
+    default_exec_timeout_ms: int = 10_000
+
+
+class _Jobs:
+    """The processes of one connection, by kind and client-chosen key."""
+
+    def __init__(self) -> None:
+        self.exec: dict[str, RunningProcess] = {}
+        self.spawned: dict[str, RunningProcess] = {}
+        self.running: set[RunningProcess] = set()
+        self.watchers: set[asyncio.Task[None]] = set()
+
+
+def _jobs(conn: Connection) -> _Jobs:
+    jobs = conn.state.get("process")
+    if jobs is None:
+        jobs = conn.state["process"] = _Jobs()
+    return jobs
+
+
+def _decode(field: str, data: str | None) -> bytes:
+    if data is None:
+        return b""
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise bad_param(field, f"not valid base64 ({exc})") from None
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+class ProcessPlugin:
+    """Runs commands for clients; see docs/process.md."""
+
+    def __init__(self) -> None:
+        self.settings = ProcessSettings()
+
+    @hookimpl
+    def kernel_configure(self, config: PluginConfig) -> None:
+        settings = config.structure(ProcessSettings)
+        if settings.default_output_bytes_cap < 0:
+            raise config.error("default_output_bytes_cap", "must not be negative")
+        if settings.default_exec_timeout_ms < 0:
+            raise config.error("default_exec_timeout_ms", "must not be negative")
+        self.settings = settings
+
+    @hookimpl
+    def kernel_register(self, registrar: Registrar) -> None:
+        method = registrar.method
+        method("command/exec", self.exec, params=CommandExecParams, result=CommandExecResponse)
+        method("command/exec/write", self.exec_write, params=CommandExecWriteParams, result=Empty)
+        method(
+            "command/exec/resize", self.exec_resize, params=CommandExecResizeParams, result=Empty
+        )
+        method(
+            "command/exec/terminate",
+            self.exec_terminate,
+            params=CommandExecTerminateParams,
+            result=Empty,
+        )
+        registrar.notification("command/exec/outputDelta", params=CommandExecOutputDelta)
+        for name, handler, params in (
+            ("process/spawn", self.spawn, ProcessSpawnParams),
+            ("process/writeStdin", self.spawn_write, ProcessWriteStdinParams),
+            ("process/resizePty", self.spawn_resize, ProcessResizePtyParams),
+            ("process/kill", self.spawn_kill, ProcessKillParams),
+        ):
+            method(name, handler, params=params, result=Empty, experimental=True)
+        registrar.notification("process/outputDelta", params=ProcessOutputDelta)
+        registrar.notification("process/exited", params=ProcessExited)
+
+    @hookimpl
+    async def kernel_connection_closed(self, connection: Connection) -> None:
+        jobs = connection.state.get("process")
+        if not isinstance(jobs, _Jobs) or not jobs.running:
+            return
+        running = list(jobs.running)
+        for process in running:
+            process.kill()
+        log.info("connection %s closed: killed %d process group(s)", connection.id, len(running))
+        # Reap them, so nothing is left behind as a zombie or an orphan.
+        waits = [asyncio.ensure_future(p.wait()) for p in running]
+        await asyncio.wait(waits, timeout=DRAIN_SECONDS + 1)
+        for watcher in list(jobs.watchers):
+            watcher.cancel()
+
+    # -- building a spawn request ----------------------------------------------------
+
+    def _request(
+        self,
+        params: CommandExecParams | ProcessSpawnParams,
+        cap: int | None,
+        timeout_ms: int | None,
+        stream_output: bool,
+    ) -> SpawnRequest:
+        check_argv(params.command)
+        check_env(params.env)
+        if params.size is not None:
+            if not params.tty:
+                raise bad_param("size", "requires tty: true")
+            check_size("size", params.size.rows, params.size.cols)
+        if cap is not None and cap < 0:
+            raise bad_param("outputBytesCap", "must not be negative")
+        if timeout_ms is not None and timeout_ms < 0:
+            raise bad_param("timeoutMs", "must not be negative")
+        size = params.size
+        return SpawnRequest(
+            argv=list(params.command),
+            cwd=params.cwd,
+            env=merged_env(params.env),
+            tty=params.tty,
+            rows=size.rows if size else 24,
+            cols=size.cols if size else 80,
+            stream_stdin=params.stream_stdin,
+            stream_output=stream_output,
+            cap=cap,
+            timeout=None if timeout_ms is None else timeout_ms / 1000,
+        )
+
+    @staticmethod
+    async def _start(process: RunningProcess, argv0: str) -> None:
+        try:
+            await process.start()
+        except OSError as exc:
+            raise spawn_failed(argv0, exc) from None
+
+    # -- command/exec ------------------------------------------------------------------
+
+    async def exec(self, params: CommandExecParams, ctx: RequestContext) -> CommandExecResponse:
+        if params.timeout_ms is not None and params.disable_timeout:
+            raise bad_param("timeoutMs", "cannot be set together with disableTimeout")
+        if params.output_bytes_cap is not None and params.disable_output_cap:
+            raise bad_param("outputBytesCap", "cannot be set together with disableOutputCap")
+        if params.sandbox_policy is not None and params.permission_profile is not None:
+            raise bad_param("sandboxPolicy", "cannot be set together with permissionProfile")
+        if params.sandbox_policy is not None:
+            check_sandbox_policy(params.sandbox_policy)
+        streaming = params.tty or params.stream_stdin or params.stream_stdout_stderr
+        if streaming and params.process_id is None:
+            raise bad_param("processId", "required with tty, streamStdin or streamStdoutStderr")
+        settings = self.settings
+        cap = None if params.disable_output_cap else params.output_bytes_cap
+        if cap is None and not params.disable_output_cap:
+            cap = settings.default_output_bytes_cap
+        timeout_ms = None if params.disable_timeout else params.timeout_ms
+        if timeout_ms is None and not params.disable_timeout:
+            timeout_ms = settings.default_exec_timeout_ms
+        stream_output = params.tty or params.stream_stdout_stderr
+        request = self._request(params, cap, timeout_ms, stream_output)
+        jobs = _jobs(ctx.connection)
+        process_id = params.process_id
+        if process_id is not None and process_id in jobs.exec:
+            raise bad_param("processId", f"already in use by a running command: {process_id!r}")
+        conn = ctx.connection
+
+        async def sink(stream: str, chunk: bytes, cap_reached: bool) -> None:
+            note = CommandExecOutputDelta(
+                process_id or "",
+                stream,  # type: ignore[arg-type]
+                base64.b64encode(chunk).decode(),
+                cap_reached,
+            )
+            await conn.notify("command/exec/outputDelta", note)
+
+        process = RunningProcess(request, sink)
+        await self._start(process, request.argv[0])
+        jobs.running.add(process)
+        if process_id is not None:
+            jobs.exec[process_id] = process
+        try:
+            outcome = await process.wait()
+        finally:
+            if not process.finished:  # the request was cancelled: take the child down
+                process.kill()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(process.wait(), DRAIN_SECONDS + 1)
+            jobs.running.discard(process)
+            if process_id is not None and jobs.exec.get(process_id) is process:
+                del jobs.exec[process_id]
+        # Every delta was awaited by the sink before wait() returned, so the
+        # answer follows the last one on the wire.
+        return CommandExecResponse(outcome.exit_code, _text(outcome.stdout), _text(outcome.stderr))
+
+    def _exec_job(self, ctx: RequestContext, process_id: str) -> RunningProcess:
+        process = _jobs(ctx.connection).exec.get(process_id)
+        if process is None:
+            raise bad_param("processId", f"no running command/exec with id {process_id!r}")
+        return process
+
+    async def exec_write(self, params: CommandExecWriteParams, ctx: RequestContext) -> Empty:
+        process = self._exec_job(ctx, params.process_id)
+        await self._write(process, "processId", params.delta_base64, params.close_stdin)
+        return Empty()
+
+    def exec_resize(self, params: CommandExecResizeParams, ctx: RequestContext) -> Empty:
+        self._resize(self._exec_job(ctx, params.process_id), "processId", params.size)
+        return Empty()
+
+    def exec_terminate(self, params: CommandExecTerminateParams, ctx: RequestContext) -> Empty:
+        self._exec_job(ctx, params.process_id).kill()
+        return Empty()
+
+    # -- process/* ---------------------------------------------------------------------
+
+    async def spawn(self, params: ProcessSpawnParams, ctx: RequestContext) -> Empty:
+        jobs = _jobs(ctx.connection)
+        handle = params.process_handle
+        if handle in jobs.spawned:
+            raise bad_param("processHandle", f"already in use by a running process: {handle!r}")
+        cap = params.output_bytes_cap
+        if cap is None:
+            cap = self.settings.default_output_bytes_cap
+        stream_output = params.tty or params.stream_stdout_stderr
+        request = self._request(params, cap, params.timeout_ms, stream_output)
+        conn = ctx.connection
+
+        async def sink(stream: str, chunk: bytes, cap_reached: bool) -> None:
+            note = ProcessOutputDelta(handle, stream, base64.b64encode(chunk).decode(), cap_reached)  # type: ignore[arg-type]
+            await conn.notify("process/outputDelta", note)
+
+        process = RunningProcess(request, sink)
+        await self._start(process, request.argv[0])
+        jobs.running.add(process)
+        jobs.spawned[handle] = process
+        watcher = asyncio.get_running_loop().create_task(self._report_exit(conn, handle, process))
+        jobs.watchers.add(watcher)
+        watcher.add_done_callback(jobs.watchers.discard)
+        return Empty()
+
+    async def _report_exit(self, conn: Connection, handle: str, process: RunningProcess) -> None:
+        jobs = _jobs(conn)
+        try:
+            outcome = await process.wait()
+        finally:
+            jobs.running.discard(process)
+            if jobs.spawned.get(handle) is process:
+                del jobs.spawned[handle]
+        await conn.notify(
+            "process/exited",
+            ProcessExited(
+                process_handle=handle,
+                exit_code=outcome.exit_code,
+                stdout=_text(outcome.stdout),
+                stderr=_text(outcome.stderr),
+                stdout_cap_reached=outcome.stdout_cap_reached,
+                stderr_cap_reached=outcome.stderr_cap_reached,
+                output_drain_timed_out=outcome.drain_timed_out,
+            ),
+        )
+
+    def _spawned(self, ctx: RequestContext, handle: str) -> RunningProcess:
+        process = _jobs(ctx.connection).spawned.get(handle)
+        if process is None:
+            raise bad_param("processHandle", f"no running process with handle {handle!r}")
+        return process
+
+    async def spawn_write(self, params: ProcessWriteStdinParams, ctx: RequestContext) -> Empty:
+        process = self._spawned(ctx, params.process_handle)
+        await self._write(process, "processHandle", params.delta_base64, params.close_stdin)
+        return Empty()
+
+    def spawn_resize(self, params: ProcessResizePtyParams, ctx: RequestContext) -> Empty:
+        self._resize(self._spawned(ctx, params.process_handle), "processHandle", params.size)
+        return Empty()
+
+    def spawn_kill(self, params: ProcessKillParams, ctx: RequestContext) -> Empty:
+        self._spawned(ctx, params.process_handle).kill()
+        return Empty()
+
+    # -- shared -----------------------------------------------------------------------
+
+    @staticmethod
+    async def _write(process: RunningProcess, key: str, data: str | None, close: bool) -> None:
+        if data is None and not close:
+            raise bad_param("deltaBase64", "deltaBase64 or closeStdin is required")
+        payload = _decode("deltaBase64", data)
+        try:
+            await process.write(payload, close)
+        except ValueError as exc:
+            raise bad_param(key, str(exc)) from None
+
+    @staticmethod
+    def _resize(process: RunningProcess, key: str, size: Any) -> None:
+        check_size("size", size.rows, size.cols)
+        try:
+            process.resize(size.rows, size.cols)
+        except ValueError as exc:
+            raise bad_param(key, str(exc)) from None

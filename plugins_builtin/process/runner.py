@@ -1,0 +1,372 @@
+"""One child process: spawn (pipes or PTY), output with caps, stdin, teardown.
+
+Every child starts in a new session, so it leads its own process group and
+``killpg`` reaches its descendants too. When the child exits, whatever is
+left of its group is killed at once (as the reference's sandbox does), then
+the output pipes are drained for up to :data:`DRAIN_SECONDS`; a descendant
+that escaped the group and still holds a pipe is reported as
+``outputDrainTimedOut``.
+
+Exit codes: the child's own code; ``128 + N`` when it died of signal N
+(``terminate``/``kill`` send SIGKILL: 137); ``124`` when the timeout ended
+it, like ``timeout(1)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import attrs
+import ptyprocess
+
+__all__ = [
+    "DRAIN_SECONDS",
+    "Outcome",
+    "OutputSink",
+    "RunningProcess",
+    "SpawnRequest",
+    "merged_env",
+]
+
+log = logging.getLogger("plugins.process")
+
+DRAIN_SECONDS = 2.0
+TIMEOUT_EXIT_CODE = 124
+# Output is read in chunks of up to this size; when the client is slower than
+# the child, data accumulates and each delta carries more (fewer messages).
+_CHUNK = 1 << 20
+
+OutputSink = Callable[[str, bytes, bool], Awaitable[None]]
+"""``sink(stream, chunk, cap_reached)``: called for streamed output, in order."""
+
+
+@attrs.frozen
+class SpawnRequest:
+    """Everything needed to start a child, already validated."""
+
+    argv: list[str]
+    cwd: str | None
+    env: Mapping[str, str]
+    tty: bool
+    rows: int
+    cols: int
+    stream_stdin: bool
+    stream_output: bool
+    cap: int | None  # bytes per stream; None: no cap
+    timeout: float | None  # seconds; None: no timeout
+
+
+@attrs.define
+class Outcome:
+    """How a child ended and the output kept for the final answer."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    stdout_cap_reached: bool
+    stderr_cap_reached: bool
+    drain_timed_out: bool
+
+
+class _Stream:
+    """Cap accounting and buffering for one output stream."""
+
+    def __init__(self, name: str, cap: int | None, sink: OutputSink | None) -> None:
+        self.name = name
+        self.cap = cap
+        self.sink = sink
+        self.kept = bytearray()
+        self.seen = 0
+        self.cap_reached = False
+
+    async def feed(self, chunk: bytes) -> None:
+        if self.cap_reached:
+            return  # keep draining so the child never blocks, but drop it
+        if self.cap is not None and self.seen + len(chunk) >= self.cap:
+            if self.seen + len(chunk) > self.cap:
+                self.cap_reached = True
+            chunk = chunk[: self.cap - self.seen]
+        self.seen += len(chunk)
+        if self.sink is not None:
+            if chunk or self.cap_reached:
+                await self.sink(self.name, chunk, self.cap_reached)
+        else:
+            self.kept += chunk
+
+
+class RunningProcess:
+    """A started child; :meth:`wait` returns its :class:`Outcome`."""
+
+    def __init__(self, request: SpawnRequest, sink: OutputSink | None) -> None:
+        self.request = request
+        self.tty = request.tty
+        self._sink = sink if request.stream_output else None
+        self._streams = {
+            "stdout": _Stream("stdout", request.cap, self._sink),
+            "stderr": _Stream("stderr", request.cap, self._sink),
+        }
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pipes: dict[str, asyncio.StreamReader] = {}
+        self._transports: list[asyncio.BaseTransport] = []
+        self._stdin: asyncio.StreamWriter | None = None
+        self._pty: ptyprocess.PtyProcess | None = None
+        self._stdin_closed = not request.stream_stdin
+        self._timed_out = False
+        self.pid = 0
+        self._done: asyncio.Task[Outcome] | None = None
+
+    # -- starting -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the child; raises OSError when it cannot be started."""
+        req = self.request
+        if req.tty:
+            self._pty = ptyprocess.PtyProcess.spawn(
+                req.argv, cwd=req.cwd, env=dict(req.env), dimensions=(req.rows, req.cols)
+            )
+            self._pty.delayafterclose = 0
+            self._pty.delayafterterminate = 0
+            self.pid = self._pty.pid
+        else:
+            await self._start_piped()
+        self._done = asyncio.get_running_loop().create_task(self._run())
+
+    async def _start_piped(self) -> None:
+        # subprocess.Popen, not the event loop's subprocess support: it uses
+        # vfork, which stays fast in a large server process (uvloop forks).
+        req = self.request
+        proc = subprocess.Popen(
+            req.argv,
+            cwd=req.cwd,
+            env=dict(req.env),
+            stdin=subprocess.PIPE if req.stream_stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            bufsize=0,
+        )
+        self._proc, self.pid = proc, proc.pid
+        loop = asyncio.get_running_loop()
+        for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+            self._pipes[name] = await self._read_end(pipe)
+        if proc.stdin is not None:
+            writer, protocol = await loop.connect_write_pipe(
+                lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), proc.stdin
+            )
+            self._stdin = asyncio.StreamWriter(writer, protocol, None, loop)
+            self._transports.append(writer)
+
+    async def _read_end(self, pipe: Any) -> asyncio.StreamReader:
+        _widen(pipe.fileno())
+        reader = asyncio.StreamReader(limit=_CHUNK)
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), pipe
+        )
+        self._transports.append(transport)
+        return reader
+
+    async def wait(self) -> Outcome:
+        """The outcome, once the child ended and its output was delivered."""
+        assert self._done is not None
+        return await asyncio.shield(self._done)
+
+    @property
+    def finished(self) -> bool:
+        return self._done is not None and self._done.done()
+
+    # -- control --------------------------------------------------------------------
+
+    async def write(self, data: bytes, close: bool) -> None:
+        """Write to stdin (raises ValueError when stdin is not streamed or closed)."""
+        if self._stdin_closed:
+            raise ValueError(
+                "stdin is closed" if self.request.stream_stdin else "stdin is not streamed"
+            )
+        if self._pty is not None:
+            if data:
+                await asyncio.to_thread(_write_all, self._pty.fd, data)
+            if close:
+                # A terminal has no half-close: send EOF (Ctrl-D) as a shell expects.
+                await asyncio.to_thread(_write_all, self._pty.fd, bytes([4]))
+                self._stdin_closed = True
+            return
+        assert self._stdin is not None
+        stdin = self._stdin
+        try:
+            if data:
+                stdin.write(data)
+                await stdin.drain()
+            if close:
+                stdin.close()
+                self._stdin_closed = True
+        except (BrokenPipeError, ConnectionResetError):
+            self._stdin_closed = True
+            raise ValueError("the process closed its stdin") from None
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Resize the PTY (raises ValueError without one)."""
+        if self._pty is None:
+            raise ValueError("not attached to a PTY (started without tty)")
+        self._pty.setwinsize(rows, cols)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (idempotent)."""
+        _killpg(self.pid)
+
+    # -- running ----------------------------------------------------------------------
+
+    async def _run(self) -> Outcome:
+        req = self.request
+        readers = self._start_readers()
+        try:
+            async with asyncio.timeout(req.timeout):
+                status = await self._wait_exit()
+        except TimeoutError:
+            self._timed_out = True
+            _killpg(self.pid)
+            status = await self._wait_exit()
+        # The leader is gone: end what is left of its group, as a sandbox would.
+        _killpg(self.pid)
+        drained = True
+        if readers:
+            _, pending = await asyncio.wait(readers, timeout=DRAIN_SECONDS)
+            drained = not pending
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+        for transport in self._transports:
+            transport.close()
+        if self._pty is not None:
+            with contextlib.suppress(Exception):
+                self._pty.close(force=False)
+        out, err = self._streams["stdout"], self._streams["stderr"]
+        code = TIMEOUT_EXIT_CODE if self._timed_out else _exit_code(status)
+        return Outcome(
+            code, bytes(out.kept), bytes(err.kept), out.cap_reached, err.cap_reached, not drained
+        )
+
+    def _start_readers(self) -> list[asyncio.Task[None]]:
+        loop = asyncio.get_running_loop()
+        if self._pty is not None:
+            return [loop.create_task(self._read_pty())]
+        return [
+            loop.create_task(self._read_pipe(self._pipes[name], self._streams[name]))
+            for name in ("stdout", "stderr")
+        ]
+
+    async def _read_pipe(self, pipe: asyncio.StreamReader, stream: _Stream) -> None:
+        while chunk := await pipe.read(_CHUNK):
+            await stream.feed(chunk)
+
+    async def _read_pty(self) -> None:
+        assert self._pty is not None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=_CHUNK)
+        pipe = os.fdopen(os.dup(self._pty.fd), "rb", buffering=0)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), pipe
+        )
+        stream = self._streams["stdout"]  # a terminal merges stdout and stderr
+        try:
+            while chunk := await reader.read(_CHUNK):
+                await stream.feed(chunk)
+        except OSError as exc:
+            if exc.errno != errno.EIO:  # EIO: the terminal's other side closed
+                raise
+        finally:
+            transport.close()
+
+    async def _wait_exit(self) -> int:
+        """The raw wait status (or ``-signal`` from asyncio for pipes)."""
+        await _exited(self.pid)
+        if self._proc is not None:
+            return self._proc.wait()  # reaps at once: the child has exited
+        pty = self._pty
+        assert pty is not None
+        await asyncio.to_thread(pty.wait)  # reaps: the child has already exited
+        if pty.signalstatus is not None:
+            return -int(pty.signalstatus)
+        return int(pty.exitstatus or 0)
+
+
+def _widen(fd: int) -> None:
+    """Grow a pipe to 1 MiB where Linux allows: fewer, larger reads and deltas."""
+    size_flag = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if size_flag is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, size_flag, _CHUNK)
+
+
+def _exit_code(returncode: int) -> int:
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _killpg(pgid: int) -> None:
+    if pgid > 0:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    # The PTY reader made the terminal non-blocking: wait for room when full.
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [], 1.0)
+
+
+async def _exited(pid: int) -> None:
+    """Return once ``pid`` has exited (not reaped): pidfd where available."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    if sys.platform == "linux" and hasattr(os, "pidfd_open"):
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            loop.add_reader(fd, wake)
+            try:
+                await done
+            finally:
+                loop.remove_reader(fd)
+                os.close(fd)
+            return
+
+    def watch() -> None:  # elsewhere: a thread that waits without reaping
+        with contextlib.suppress(ChildProcessError):
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        loop.call_soon_threadsafe(wake)
+
+    threading.Thread(target=watch, name=f"wait-{pid}", daemon=True).start()
+    await done
+
+
+def merged_env(overrides: Mapping[str, str | None] | None) -> dict[str, str]:
+    """The server's environment with ``overrides`` applied (None unsets)."""
+    env = dict(os.environ)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env

@@ -1,0 +1,167 @@
+"""Wire types of ``command/exec*`` and ``process/*`` (shapes from the reference)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from kernel import AbsolutePath, field
+
+__all__ = [
+    "CommandExecOutputDelta",
+    "CommandExecParams",
+    "CommandExecResizeParams",
+    "CommandExecResponse",
+    "CommandExecTerminateParams",
+    "CommandExecWriteParams",
+    "Empty",
+    "ProcessExited",
+    "ProcessKillParams",
+    "ProcessOutputDelta",
+    "ProcessResizePtyParams",
+    "ProcessSpawnParams",
+    "ProcessWriteStdinParams",
+    "TerminalSize",
+]
+
+Stream = Literal["stdout", "stderr"]
+
+
+@attrs.frozen
+class Empty:
+    """The ``{}`` result."""
+
+
+@attrs.frozen
+class TerminalSize:
+    """PTY size in character cells."""
+
+    rows: int
+    cols: int
+
+
+@attrs.frozen
+class CommandExecParams:
+    """Run ``command`` (argv) to completion; optionally streamed or on a PTY."""
+
+    command: list[str]
+    cwd: AbsolutePath | None = None
+    env: dict[str, str | None] | None = None
+    timeout_ms: int | None = None
+    disable_timeout: bool = False
+    output_bytes_cap: int | None = None
+    disable_output_cap: bool = False
+    process_id: str | None = None
+    stream_stdin: bool = False
+    stream_stdout_stderr: bool = False
+    tty: bool = False
+    size: TerminalSize | None = None
+    sandbox_policy: dict[str, Any] | None = None
+    permission_profile: str | None = field(default=None, experimental=True)
+
+
+@attrs.frozen
+class CommandExecResponse:
+    """Exit code and the output that was not streamed."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@attrs.frozen
+class CommandExecOutputDelta:
+    """A chunk of a streamed command's output, base64-encoded."""
+
+    process_id: str
+    stream: Stream
+    delta_base64: str
+    cap_reached: bool
+
+
+@attrs.frozen
+class CommandExecWriteParams:
+    """Write to (and/or close) a running command's stdin."""
+
+    process_id: str
+    delta_base64: str | None = None
+    close_stdin: bool = False
+
+
+@attrs.frozen
+class CommandExecResizeParams:
+    """Resize a running command's PTY."""
+
+    process_id: str
+    size: TerminalSize
+
+
+@attrs.frozen
+class CommandExecTerminateParams:
+    """End a running command."""
+
+    process_id: str
+
+
+@attrs.frozen
+class ProcessSpawnParams:
+    """Start ``command`` and answer at once; ``process/exited`` follows."""
+
+    command: list[str]
+    cwd: AbsolutePath
+    process_handle: str
+    env: dict[str, str | None] | None = None
+    timeout_ms: int | None = None
+    output_bytes_cap: int | None = None
+    stream_stdin: bool = False
+    stream_stdout_stderr: bool = False
+    tty: bool = False
+    size: TerminalSize | None = None
+
+
+@attrs.frozen
+class ProcessWriteStdinParams:
+    """Write to (and/or close) a spawned process's stdin."""
+
+    process_handle: str
+    delta_base64: str | None = None
+    close_stdin: bool = False
+
+
+@attrs.frozen
+class ProcessResizePtyParams:
+    """Resize a spawned process's PTY."""
+
+    process_handle: str
+    size: TerminalSize
+
+
+@attrs.frozen
+class ProcessKillParams:
+    """End a spawned process."""
+
+    process_handle: str
+
+
+@attrs.frozen
+class ProcessOutputDelta:
+    """A chunk of a spawned process's output, base64-encoded."""
+
+    process_handle: str
+    stream: Stream
+    delta_base64: str
+    cap_reached: bool
+
+
+@attrs.frozen
+class ProcessExited:
+    """A spawned process ended: exit code and the output that was not streamed."""
+
+    process_handle: str
+    exit_code: int
+    stdout: str
+    stderr: str
+    stdout_cap_reached: bool
+    stderr_cap_reached: bool
+    output_drain_timed_out: bool | None = None
