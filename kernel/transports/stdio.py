@@ -102,14 +102,17 @@ class StdoutLink:
         self._transport, self._protocol = transport, protocol
 
     async def send(self, frames: list[bytes]) -> None:
-        data = b"\n".join(frames) + b"\n"
         if self._transport is None:
+            data = b"\n".join(frames) + b"\n"
             await asyncio.get_running_loop().run_in_executor(None, _write_all, self._fd, data)
             return
         assert self._protocol is not None
         if self._protocol.lost is not None:
             raise self._protocol.lost
-        self._transport.write(data)
+        if max(map(len, frames)) < _COPY_LIMIT:
+            self._transport.write(b"\n".join(frames) + b"\n")
+        else:  # large frames: hand them over as they are, no joined copy
+            self._transport.writelines([part for f in frames for part in (f, b"\n")])
         await self._protocol.drain()
 
     def write_now(self, frame: bytes) -> bool:
