@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import selectors
@@ -138,7 +137,11 @@ class StdoutLink:
 
 def _widen_pipe(fd: int) -> None:
     """Ask Linux for a 1 MiB pipe (default 64 KiB): large answers cross in fewer steps."""
-    size_flag = getattr(fcntl, "F_SETPIPE_SZ", None)
+    try:
+        import fcntl  # POSIX only
+    except ImportError:
+        return
+    size_flag = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
     if size_flag is not None:
         with contextlib.suppress(OSError):
             fcntl.fcntl(fd, size_flag, _PIPE_BYTES)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import socket
@@ -77,6 +76,8 @@ class UnixSocketClaim:
 
     def _lock(self) -> None:
         lock_path = f"{self.path}.lock"
+        import fcntl  # unix sockets imply a POSIX system
+
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

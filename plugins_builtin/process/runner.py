@@ -159,14 +159,22 @@ class RunningProcess:
         )
         self._proc, self.pid = proc, proc.pid
         loop = asyncio.get_running_loop()
-        for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
-            self._pipes[name] = await self._read_end(pipe)
-        if proc.stdin is not None:
-            writer, protocol = await loop.connect_write_pipe(
-                lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), proc.stdin
-            )
-            self._stdin = asyncio.StreamWriter(writer, protocol, None, loop)
-            self._transports.append(writer)
+        try:
+            for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+                self._pipes[name] = await self._read_end(pipe)
+            if proc.stdin is not None:
+                writer, protocol = await loop.connect_write_pipe(
+                    lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), proc.stdin
+                )
+                self._stdin = asyncio.StreamWriter(writer, protocol, None, loop)
+                self._transports.append(writer)
+        except BaseException:
+            # Never leave a started child behind when wiring it up fails.
+            _killpg(proc.pid)
+            for transport in self._transports:
+                transport.close()
+            await asyncio.to_thread(proc.wait)
+            raise
 
     async def _read_end(self, pipe: Any) -> asyncio.StreamReader:
         _widen(pipe.fileno())
