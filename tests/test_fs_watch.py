@@ -177,3 +177,17 @@ async def test_changes_go_only_to_the_watching_connection_and_close_cleans_up(li
         assert changed_paths(await changes(b)) == {f"{shared}/u.txt"}
         await b.close()
         assert await _settle(pid, baseline) == baseline, "observer threads leaked on close"
+
+
+async def test_watches_per_connection_are_limited(serve, area):
+    args = ["-c", "plugins.fs.max_watches_per_connection=2"]
+    async with serve(plugins=["fs"], args=args) as served:
+        client = served.client
+        await client.initialize()
+        await client.request("fs/watch", {"watchId": "1", "path": str(area)})
+        await client.request("fs/watch", {"watchId": "2", "path": str(area)})
+        with pytest.raises(RpcError) as limited:
+            await client.request("fs/watch", {"watchId": "3", "path": str(area)})
+        assert limited.value.code == -32019 and limited.value.data["limit"] == 2
+        await client.request("fs/unwatch", {"watchId": "1"})
+        await client.request("fs/watch", {"watchId": "3", "path": str(area)})

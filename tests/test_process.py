@@ -352,3 +352,19 @@ async def test_process_methods_are_experimental(serve):
         error = await fails(client, "command/exec", {"command": ["true"], "permissionProfile": "x"})
         assert error.message == "command/exec.permissionProfile requires experimentalApi capability"
         assert (await client.request("command/exec", {"command": ["true"]}))["exitCode"] == 0
+
+
+async def test_processes_per_connection_are_limited(serve):
+    args = ["-c", "plugins.process.max_processes_per_connection=2"]
+    async with serve(plugins=["process"], args=args) as served:
+        client = served.client
+        await client.initialize(experimental=True)
+        for handle in ("a", "b"):
+            spawn = {"command": ["sleep", "30"], "cwd": "/", "processHandle": handle}
+            await client.request("process/spawn", spawn)
+        error = await fails(client, "command/exec", {"command": ["true"]})
+        assert error.code == -32021 and error.data == {"limit": 2}
+        assert "max_processes_per_connection" in error.message
+        await client.request("process/kill", {"processHandle": "a"})
+        await client.next_notification("process/exited")
+        assert (await client.request("command/exec", {"command": ["true"]}))["exitCode"] == 0

@@ -25,6 +25,7 @@ __all__ = [
     "NOT_FOUND",
     "PERMISSION_DENIED",
     "TOO_LARGE",
+    "TOO_MANY_WATCHES",
     "UNSUPPORTED_TYPE",
     "bad_param",
     "from_os_error",
@@ -40,6 +41,7 @@ DIRECTORY_NOT_EMPTY = -32015
 TOO_LARGE = -32016
 UNSUPPORTED_TYPE = -32017
 IO_ERROR = -32018
+TOO_MANY_WATCHES = -32019
 
 ERROR_NAMES = {
     NOT_FOUND: "not found",
@@ -51,6 +53,7 @@ ERROR_NAMES = {
     TOO_LARGE: "too large",
     UNSUPPORTED_TYPE: "unsupported file type",
     IO_ERROR: "I/O error",
+    TOO_MANY_WATCHES: "too many watches",
 }
 
 _BY_ERRNO = {

@@ -16,7 +16,7 @@ import attrs
 from kernel import Connection, Kernel, PluginConfig, Registrar, RequestContext, hookimpl
 
 from . import operations
-from .errors import IO_ERROR, bad_param, from_os_error, fs_error
+from .errors import IO_ERROR, TOO_MANY_WATCHES, bad_param, from_os_error, fs_error
 from .types import (
     Empty,
     FsChangedNotification,
@@ -47,6 +47,7 @@ class FsSettings:
     max_file_bytes: int = 90 * MIB
     watch_coalesce_ms: int = 100
     durable_writes: bool = True
+    max_watches_per_connection: int = 256
 
 
 def _current_umask() -> int:
@@ -84,6 +85,8 @@ class FsPlugin:
             )
         if settings.watch_coalesce_ms < 0:
             raise config.error("watch_coalesce_ms", "must not be negative")
+        if settings.max_watches_per_connection < 1:
+            raise config.error("max_watches_per_connection", "must be at least 1")
         self.settings = settings
         self.umask = _current_umask()
 
@@ -180,6 +183,15 @@ class FsPlugin:
         assert self.watches is not None
         if (ctx.connection.id, params.watch_id) in self.watches.watches:
             raise bad_param("watchId", f"already in use on this connection: {params.watch_id!r}")
+        limit = self.settings.max_watches_per_connection
+        if self.watches.count(ctx.connection) >= limit:
+            raise fs_error(
+                TOO_MANY_WATCHES,
+                params.path,
+                f"this connection already has {limit} watches "
+                "(plugins.fs.max_watches_per_connection)",
+                limit=limit,
+            )
         target: str = await asyncio.to_thread(_canonical, params.path)
         # Re-check: another request of this connection may have taken the id meanwhile.
         if (ctx.connection.id, params.watch_id) in self.watches.watches:

@@ -165,6 +165,10 @@ class WatchService:
         self.watches[(conn.id, watch_id)] = watch
         return watch
 
+    def count(self, conn: Connection) -> int:
+        """How many watches ``conn`` has."""
+        return sum(1 for cid, _ in self.watches if cid == conn.id)
+
     def remove(self, conn: Connection, watch_id: str) -> bool:
         """Stop a watch; False if ``conn`` has no watch of that id."""
         watch = self.watches.pop((conn.id, watch_id), None)

@@ -15,6 +15,7 @@ from kernel import RpcError
 
 __all__ = [
     "SPAWN_FAILED",
+    "TOO_MANY_PROCESSES",
     "bad_param",
     "check_argv",
     "check_env",
@@ -24,6 +25,7 @@ __all__ = [
 ]
 
 SPAWN_FAILED = -32020
+TOO_MANY_PROCESSES = -32021
 _U16 = 65535
 _NETWORK = ("restricted", "enabled")
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import attrs
 
-from kernel import Connection, PluginConfig, Registrar, RequestContext, hookimpl
+from kernel import Connection, PluginConfig, Registrar, RequestContext, RpcError, hookimpl
 
 from .checks import (
+    TOO_MANY_PROCESSES,
     bad_param,
     check_argv,
     check_env,
@@ -54,6 +55,7 @@ class ProcessSettings:
 
     default_output_bytes_cap: int = 1 << 20
     default_exec_timeout_ms: int = 10_000
+    max_processes_per_connection: int = 64
 
 
 class _Jobs:
@@ -63,6 +65,7 @@ class _Jobs:
         self.exec: dict[str, RunningProcess] = {}
         self.spawned: dict[str, RunningProcess] = {}
         self.running: set[RunningProcess] = set()
+        self.starting = 0
         self.watchers: set[asyncio.Task[None]] = set()
 
 
@@ -99,6 +102,8 @@ class ProcessPlugin:
             raise config.error("default_output_bytes_cap", "must not be negative")
         if settings.default_exec_timeout_ms < 0:
             raise config.error("default_exec_timeout_ms", "must not be negative")
+        if settings.max_processes_per_connection < 1:
+            raise config.error("max_processes_per_connection", "must be at least 1")
         self.settings = settings
 
     @hookimpl
@@ -174,12 +179,23 @@ class ProcessPlugin:
             timeout=None if timeout_ms is None else timeout_ms / 1000,
         )
 
-    @staticmethod
-    async def _start(process: RunningProcess, argv0: str) -> None:
+    async def _start(self, jobs: _Jobs, process: RunningProcess, argv0: str) -> None:
+        limit = self.settings.max_processes_per_connection
+        if len(jobs.running) + jobs.starting >= limit:
+            raise RpcError(
+                TOO_MANY_PROCESSES,
+                f"this connection already runs {limit} processes "
+                "(plugins.process.max_processes_per_connection)",
+                {"limit": limit},
+            )
+        jobs.starting += 1
         try:
             await process.start()
         except OSError as exc:
             raise spawn_failed(argv0, exc) from None
+        finally:
+            jobs.starting -= 1
+        jobs.running.add(process)
 
     # -- command/exec ------------------------------------------------------------------
 
@@ -220,8 +236,7 @@ class ProcessPlugin:
             await conn.notify("command/exec/outputDelta", note)
 
         process = RunningProcess(request, sink)
-        await self._start(process, request.argv[0])
-        jobs.running.add(process)
+        await self._start(jobs, process, request.argv[0])
         if process_id is not None:
             jobs.exec[process_id] = process
         try:
@@ -276,8 +291,7 @@ class ProcessPlugin:
             await conn.notify("process/outputDelta", note)
 
         process = RunningProcess(request, sink)
-        await self._start(process, request.argv[0])
-        jobs.running.add(process)
+        await self._start(jobs, process, request.argv[0])
         jobs.spawned[handle] = process
         watcher = asyncio.get_running_loop().create_task(self._report_exit(conn, handle, process))
         jobs.watchers.add(watcher)
