@@ -12,8 +12,9 @@ from .auth import AuthResult
 from .config import ConfigError, PluginConfig
 from .connection import Connection, ConnectionClosed, ServerRequestTimeout
 from .context import RequestContext
+from .files import atomic_write
 from .hookspecs import hookimpl, hookspec
-from .rpc.errors import RpcError
+from .rpc.errors import RpcError, invalid_field
 from .rpc.fields import AbsolutePath, field, wire_meta
 from .rpc.registry import Registrar
 from .runtime import Kernel
@@ -31,8 +32,10 @@ __all__ = [
     "RpcError",
     "ServerRequestTimeout",
     "__version__",
+    "atomic_write",
     "field",
     "hookimpl",
     "hookspec",
+    "invalid_field",
     "wire_meta",
 ]

@@ -10,13 +10,14 @@ from pathlib import Path
 __all__ = ["atomic_write"]
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+def atomic_write(path: Path | str, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a torn one.
 
-    Writes a temporary file in the same directory, flushes it to disk, gives
-    it ``mode`` (or the mode of the file it replaces), renames it over
-    ``path`` and syncs the directory. The temporary file is removed on every
-    failure path.
+    Writes a temporary file in the same directory, gives it ``mode`` (or the
+    mode of the file it replaces), renames it over ``path``. With
+    ``durable`` the data is flushed to disk before the rename and the
+    directory after it, so a power loss leaves the old file or the new one
+    too. The temporary file is removed on every failure path.
     """
     path = Path(path)
     with contextlib.suppress(FileNotFoundError):
@@ -25,15 +26,17 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _sync_directory(path.parent)
+    if durable:
+        _sync_directory(path.parent)
 
 
 def _sync_directory(directory: Path) -> None:

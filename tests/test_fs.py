@@ -13,20 +13,10 @@ import time
 
 import pytest
 
-from kernel import RpcError
+from tests.support.calls import b64, fails
 
 NOT_FOUND, NOT_A_DIRECTORY, IS_A_DIRECTORY, PERMISSION_DENIED = -32010, -32011, -32012, -32013
 ALREADY_EXISTS, DIRECTORY_NOT_EMPTY, TOO_LARGE, UNSUPPORTED_TYPE = -32014, -32015, -32016, -32017
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-async def fails(client, method: str, params: dict) -> RpcError:
-    with pytest.raises(RpcError) as info:
-        await client.request(method, params)
-    return info.value
 
 
 @pytest.fixture

@@ -7,17 +7,7 @@ import base64
 
 import pytest
 
-from kernel import RpcError
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-async def fails(client, method: str, params: dict) -> RpcError:
-    with pytest.raises(RpcError) as info:
-        await client.request(method, params)
-    return info.value
+from tests.support.calls import b64, fails
 
 
 def drain(client) -> list[tuple[str, dict]]:

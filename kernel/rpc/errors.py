@@ -18,6 +18,7 @@ __all__ = [
     "SERVER_OVERLOADED",
     "RpcError",
     "internal_error",
+    "invalid_field",
     "invalid_params",
     "invalid_request",
     "overloaded",
@@ -65,6 +66,20 @@ def invalid_request(message: str, data: Any = None) -> RpcError:
 def invalid_params(message: str, data: Any = None) -> RpcError:
     """-32602: the params do not fit the method; ``message`` names the field."""
     return RpcError(INVALID_PARAMS, message, data)
+
+
+def invalid_field(field: str, problem: str) -> RpcError:
+    """-32602 for one field, in the same shape the kernel uses for structuring errors.
+
+    ``field`` is the wire path (``"size.rows"``, ``"command[0]"``); the
+    message reads ``Invalid params: <field>: <problem>`` and ``data.problems``
+    lists it, so clients handle handler-side checks like type errors.
+    """
+    return RpcError(
+        INVALID_PARAMS,
+        f"Invalid params: {field}: {problem}",
+        {"problems": [{"path": field, "message": problem}]},
+    )
 
 
 def internal_error(message: str = INTERNAL_MESSAGE) -> RpcError:

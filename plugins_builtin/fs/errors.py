@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
-from kernel import RpcError
+from kernel import RpcError, invalid_field
 
 __all__ = [
     "ALREADY_EXISTS",
@@ -85,10 +85,5 @@ def from_os_error(exc: OSError, path: str) -> RpcError:
     return fs_error(code, where, detail, **({"errno": name} if name else {}))
 
 
-def bad_param(field: str, problem: str) -> RpcError:
-    """``-32602`` naming the wire field, in the kernel's invalid-params format."""
-    return RpcError(
-        -32602,
-        f"Invalid params: {field}: {problem}",
-        {"problems": [{"path": field, "message": problem}]},
-    )
+# Request mistakes use the kernel's field-naming -32602.
+bad_param = invalid_field

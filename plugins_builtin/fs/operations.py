@@ -17,6 +17,8 @@ import stat
 import tempfile
 from collections.abc import Iterator
 
+from kernel import atomic_write
+
 from .errors import (
     ALREADY_EXISTS,
     IS_A_DIRECTORY,
@@ -113,7 +115,8 @@ def write_file(path: str, data_base64: str, limit: int, umask: int, durable: boo
                 raise fs_error(IS_A_DIRECTORY, path)
         except (FileNotFoundError, NotADirectoryError):  # _parent names the culprit
             mode = 0o666 & ~umask
-        _atomic_write(target, data, mode, durable)
+        _parent(target)  # names a missing or non-directory parent
+        atomic_write(target, data, mode, durable)
 
 
 def _parent(path: str) -> tuple[str, str]:
@@ -123,23 +126,6 @@ def _parent(path: str) -> tuple[str, str]:
         code = NOT_A_DIRECTORY if os.path.lexists(directory) else NOT_FOUND
         raise fs_error(code, directory, f"parent of {path}")
     return directory, name
-
-
-def _atomic_write(target: str, data: bytes, mode: int, durable: bool) -> None:
-    directory, name = _parent(target)
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with open(fd, "wb", closefd=True) as handle:
-            os.fchmod(fd, mode)
-            handle.write(data)
-            handle.flush()
-            if durable:
-                os.fsync(fd)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
 
 
 def create_directory(path: str, recursive: bool) -> None:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from kernel import RpcError
+from kernel import RpcError, invalid_field
 
 __all__ = [
     "SPAWN_FAILED",
@@ -30,13 +30,8 @@ _U16 = 65535
 _NETWORK = ("restricted", "enabled")
 
 
-def bad_param(field: str, problem: str) -> RpcError:
-    """``-32602`` naming the wire field, in the kernel's invalid-params format."""
-    return RpcError(
-        -32602,
-        f"Invalid params: {field}: {problem}",
-        {"problems": [{"path": field, "message": problem}]},
-    )
+# Request mistakes use the kernel's field-naming -32602.
+bad_param = invalid_field
 
 
 def spawn_failed(argv0: str, exc: OSError) -> RpcError:
