@@ -19,6 +19,15 @@ from tests.support.rawhttp import UPGRADE, http_get
 INIT = {"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "t", "version": "1"}}}
 
 
+async def initialized(ws, checker) -> dict:
+    """Send INIT on a raw websocket; the answer is checked against the reference schema."""
+    await ws.send_str(orjson.dumps(INIT).decode())
+    answer = (await ws.receive()).json()
+    checker.check_server_frame(answer, {1: "initialize"})
+    assert answer["id"] == 1 and "result" in answer
+    return answer
+
+
 async def test_health_probes_and_routes(listen):
     async with listen() as server:
         assert (await http_get(server.url(), "/healthz"))[0] == 200
@@ -86,11 +95,10 @@ async def test_pipelined_requests_each_get_one_answer(listen):
         await client.close()
 
 
-async def test_binary_frame_closes_with_1003(listen):
+async def test_binary_frame_closes_with_1003(listen, checker):
     async with listen() as server, aiohttp.ClientSession() as session:
         async with session.ws_connect(server.url()) as ws:
-            await ws.send_str(orjson.dumps(INIT).decode())
-            assert (await ws.receive()).json()["id"] == 1
+            await initialized(ws, checker)
             await ws.send_bytes(b'{"id": 2, "method": "echo/echo"}')
             closing = await ws.receive()
             assert closing.type is aiohttp.WSMsgType.CLOSE
@@ -100,11 +108,10 @@ async def test_binary_frame_closes_with_1003(listen):
         assert "sent a binary frame (32 bytes); closing with 1003" in server.log()
 
 
-async def test_frame_over_the_size_limit_closes_with_1009(listen):
+async def test_frame_over_the_size_limit_closes_with_1009(listen, checker):
     async with listen(args=["-c", "kernel.max_message_bytes=1000"]) as server:
         async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as ws:
-            await ws.send_str(orjson.dumps(INIT).decode())
-            assert (await ws.receive()).json()["id"] == 1
+            await initialized(ws, checker)
             await ws.send_str('{"id":2,"method":"echo/echo","params":{"message":"' + "x" * 2000)
             closing = await ws.receive()
             assert closing.type is aiohttp.WSMsgType.CLOSE
@@ -128,12 +135,11 @@ async def test_ping_is_answered_and_server_heartbeat_pings(listen):
             assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
 
 
-async def test_a_client_that_stops_reading_is_dropped_after_send_timeout(listen):
+async def test_a_client_that_stops_reading_is_dropped_after_send_timeout(listen, checker):
     args = ["-c", "kernel.send_timeout_seconds=1", "-c", "kernel.max_outbound_messages=8"]
     async with listen(args=args) as server, aiohttp.ClientSession() as session:
         ws = await session.ws_connect(server.url(), max_msg_size=0)
-        await ws.send_str(orjson.dumps(INIT).decode())
-        await ws.receive()
+        await initialized(ws, checker)
         big = "y" * 65536
         for i in range(2000):  # ~130 MB of answers we never read
             try:
