@@ -6,15 +6,31 @@ lives in the submodules named in docs/plugin-authors.md.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .auth import AuthResult
-from .config import ConfigError, PluginConfig
-from .connection import Connection, ConnectionClosed, ServerRequestTimeout
+from .config import PluginConfig
+from .connection import Connection
 from .context import RequestContext
+from .errors import (
+    ConfigError,
+    ConnectionClosed,
+    PluginCallError,
+    RegistrationConflict,
+    RpcError,
+    ServerRequestTimeout,
+    StartupError,
+)
 from .files import atomic_write
-from .hookspecs import hookimpl, hookspec
-from .rpc.errors import RpcError, invalid_field
+from .hookspecs import hookimpl, hookspec, may_be_async
+from .rpc.declare import (
+    Notification,
+    ServerRequest,
+    client_notification,
+    method,
+    notification,
+    server_request,
+)
+from .rpc.errors import invalid_field
 from .rpc.fields import AbsolutePath, field, wire_meta
 from .rpc.registry import Registrar
 from .runtime import Kernel
@@ -26,16 +42,26 @@ __all__ = [
     "Connection",
     "ConnectionClosed",
     "Kernel",
+    "Notification",
+    "PluginCallError",
     "PluginConfig",
     "Registrar",
+    "RegistrationConflict",
     "RequestContext",
     "RpcError",
+    "ServerRequest",
     "ServerRequestTimeout",
+    "StartupError",
     "__version__",
     "atomic_write",
+    "client_notification",
     "field",
     "hookimpl",
     "hookspec",
     "invalid_field",
+    "may_be_async",
+    "method",
+    "notification",
+    "server_request",
     "wire_meta",
 ]

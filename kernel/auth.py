@@ -59,7 +59,7 @@ def auth_modes(host: PluginHost) -> list[tuple[str, str]]:
     """``(plugin, mode)`` for every active plugin that enforces an auth mode."""
     return [
         (name, str(mode))
-        for name, mode in host.call_each("kernel_websocket_auth_mode")
+        for name, mode in host.call("kernel_websocket_auth_mode")
         if mode is not None
     ]
 
@@ -71,7 +71,7 @@ async def authenticate(host: PluginHost, request: web.Request, enforced: bool) -
     verdict, the request is refused; without one, it is accepted.
     """
     try:
-        found = await host.first_result("kernel_authenticate_websocket", request=request)
+        found = await host.first("kernel_authenticate_websocket", request=request)
     except PluginCallError as exc:
         log.error("%s", exc, exc_info=exc.__cause__)
         return AuthResult.reject("authentication is unavailable (server error)", 500)

@@ -66,9 +66,9 @@ def prepare(
 
 def add_plugin_options(host: PluginHost, parser: argparse.ArgumentParser) -> None:
     """Give each plugin an option group on ``parser`` (``kernel_add_cli_options``)."""
-    host.call_each_or_fail(
+    host.call(
         "kernel_add_cli_options",
-        "add command-line options",
+        stage="add command-line options",
         per_plugin=lambda name: {"group": parser.add_argument_group(f"plugin {name}")},
     )
 

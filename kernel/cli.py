@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .bootstrap import add_plugin_options, make_kernel, prepare, split_names
 from .config import Config, ConfigError, parse_override, resolve_home
 from .logs import setup_logging
@@ -80,6 +80,9 @@ def _full_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     schema.add_argument("--out", required=True, metavar="DIR", help="output directory")
     schema.add_argument(
         "--experimental", action="store_true", help="include experimental methods and fields"
+    )
+    schema.add_argument(
+        "--ts", action="store_true", help="write TypeScript declarations instead of JSON Schema"
     )
     commands["schema"] = schema
     config = sub.add_parser("config", help="read or change config.toml (the user layer)")
@@ -146,6 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if pre.command == "schema":
             from .schema import write_schema
 
+            if options.ts:
+                from .typescript import write_typescript
+
+                written = write_typescript(kernel.registry, Path(options.out), options.experimental)
+                print(f"wrote {len(written)} TypeScript files to {options.out}", file=sys.stderr)
+                return 0
             written = write_schema(kernel.registry, Path(options.out), options.experimental)
             print(f"wrote {len(written)} schema files to {options.out}", file=sys.stderr)
             return 0

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import orjson
 
-from . import __version__
+from ._version import __version__
 from .rpc.errors import RpcError
 
 if TYPE_CHECKING:

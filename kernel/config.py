@@ -62,12 +62,38 @@ class KernelSettings:
     server_request_timeout_seconds: float = 300.0
     websocket_heartbeat_seconds: float = 30.0
     send_timeout_seconds: float = 60.0
+    # "auto": uvloop when installed, else asyncio's loop; or force one.
+    event_loop: str = "auto"
+    # Threads for blocking calls (file I/O) shared by all connections, and
+    # how many of them one connection may hold at once.
+    blocking_threads: int = 64
+    blocking_threads_per_connection: int = 8
+    # Network listeners (ws://, unix://): how long a connection may take to
+    # send a complete HTTP request head, how long a websocket may stay open
+    # before its ``initialize`` succeeds, and how many connections one
+    # listener keeps open at once (slow or idle clients cannot exhaust
+    # the process's file descriptors).
+    http_header_timeout_seconds: float = 10.0
+    handshake_timeout_seconds: float = 30.0
+    max_connections: int = 1024
 
     def check(self, config: Config) -> None:
         """Reject values that cannot work, naming the key."""
-        for name in ("max_in_flight", "max_outbound_messages", "max_message_bytes"):
+        if self.event_loop not in ("auto", "asyncio", "uvloop"):
+            raise config.error("kernel.event_loop", 'must be "auto", "asyncio" or "uvloop"')
+        for name in (
+            "max_in_flight",
+            "max_outbound_messages",
+            "max_message_bytes",
+            "blocking_threads",
+            "blocking_threads_per_connection",
+            "max_connections",
+        ):
             if getattr(self, name) < 1:
                 raise config.error(f"kernel.{name}", "must be at least 1")
+        for name in ("http_header_timeout_seconds", "handshake_timeout_seconds"):
+            if not getattr(self, name) > 0:
+                raise config.error(f"kernel.{name}", "must be greater than 0")
         for name in (
             "overload_timeout_seconds",
             "shutdown_grace_seconds",

@@ -27,6 +27,7 @@ from .framing import FrameSource
 from .handshake import ClientInfo, InitializeCapabilities
 from .outbox import Outbox, OutboxClosed
 from .rpc.codec import Response, encode_error, encode_notification, encode_request
+from .rpc.declare import Notification, ServerRequest
 from .rpc.errors import INVALID_REQUEST, RpcError
 from .workers import Workers
 
@@ -37,6 +38,12 @@ __all__ = ["Connection", "ConnectionClosed", "Link", "ServerRequestTimeout"]
 
 log = logging.getLogger("kernel.connection")
 _ids = itertools.count(1)
+# Once the grace period is over, cancelled handlers, the writer's flush and
+# the closed hooks share this much time: shutdown never waits for a client
+# that stopped reading, nor for output nobody will read.
+TEARDOWN_SECONDS = 1.0
+# The least time a transport gets to say goodbye (a websocket close frame).
+_CLOSE_FRAME_SECONDS = 0.1
 
 
 class Link(Protocol):
@@ -153,35 +160,53 @@ class Connection:
         """Finish or cancel in-flight work, flush answers, and release everything.
 
         Running handlers get ``grace`` seconds to finish; the rest are
-        cancelled and answered with a cancellation error. Safe to call more
-        than once and from any exit path.
+        cancelled and answered with a cancellation error. After the grace
+        period nothing waits for the client any more (notifications that do
+        not fit are dropped), and cancelled handlers plus the final flush
+        get :data:`TEARDOWN_SECONDS` beyond what is left of the grace. Safe
+        to call more than once and from any exit path.
         """
         if self._closing:
             await self._closed.wait()
             return
         self._closing = True
         log.debug("connection %s closing: %s", self.id, reason)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace + TEARDOWN_SECONDS
         try:
-            self.stop_reading()
-            # The client can no longer answer: fail its pending server
-            # requests first so the handlers awaiting them finish now.
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(ConnectionClosed(f"connection {self.id} {reason}"))
-            self._pending.clear()
-            if self._workers is not None:
-                await self._workers.wait_busy(grace)
-                self._workers.cancel_busy()
-                await self._workers.join(timeout=max(grace, 1.0))
-            self.outbox.close()
+            try:
+                self.stop_reading()
+                # The client can no longer answer: fail its pending server
+                # requests first so the handlers awaiting them finish now.
+                for future in self._pending.values():
+                    if not future.done():
+                        future.set_exception(ConnectionClosed(f"connection {self.id} {reason}"))
+                self._pending.clear()
+                if self._workers is not None:
+                    await self._workers.wait_busy(grace)
+                self.outbox.shed()
+                deadline = max(deadline, loop.time() + TEARDOWN_SECONDS)
+                if self._workers is not None:
+                    self._workers.cancel_busy()
+                    await self._workers.join(timeout=max(deadline - loop.time(), 0.0))
+                self.outbox.close()
+            finally:
+                # Handlers are done: plugins release what the connection held
+                # (processes, watches) while the writer flushes what is queued.
+                await self.kernel.connection_closed(self)
             if self._writer is not None:
-                done, _ = await asyncio.wait({self._writer}, timeout=max(grace, 1.0))
+                done, _ = await asyncio.wait(
+                    {self._writer}, timeout=max(deadline - loop.time(), 0.0)
+                )
                 if not done:
                     self._writer.cancel()
                     self.link.abort()
-            await self.link.close()
+            try:
+                async with asyncio.timeout(max(deadline - loop.time(), _CLOSE_FRAME_SECONDS)):
+                    await self.link.close()
+            except TimeoutError:
+                self.link.abort()
         finally:
-            await self.kernel.connection_closed(self)
             self._closed.set()
 
     def cancel_running(self) -> int:
@@ -272,13 +297,15 @@ class Connection:
         """Whether this connection should receive notification ``method``."""
         return self.initialized and method not in self.opted_out
 
-    async def notify(self, method: str, params: Any = None) -> bool:
-        """Send the declared notification ``method``; False if not delivered.
+    async def notify(self, method: str | Notification, params: Any = None) -> bool:
+        """Send the declared notification ``method`` (name or declaration); False if undelivered.
 
         Not delivered means: not initialized yet, the client opted out, the
         notification is experimental and the client did not opt in, or the
         connection is closed. Waits while the outbound queue is full.
         """
+        if not isinstance(method, str):
+            method = method.name
         entry = self.kernel.registry.get("notification", method)
         if entry is None:
             raise LookupError(f"notification {method!r} is not declared by any plugin")
@@ -288,16 +315,22 @@ class Connection:
         if params is not None:
             encode = entry.unstructure_full if self.experimental else entry.unstructure_stable
             payload = encode(params)
-        if self.outbox.closed:
+        outbox = self.outbox
+        if outbox.closed:
             return False
-        pending = self.send(encode_notification(method, payload))
+        frame = encode_notification(method, payload)
+        if outbox.shedding and len(outbox) >= outbox.limit:
+            return False  # tearing down: never wait for a client that stopped reading
+        pending = self.send(frame)
         if pending is not None:
             await pending
         self.kernel.stats.notifications += 1
         return True
 
-    async def request(self, method: str, params: Any = None, *, timeout: float | None = -1) -> Any:
-        """Send the declared server→client request ``method`` and await the answer.
+    async def request(
+        self, method: str | ServerRequest, params: Any = None, *, timeout: float | None = -1
+    ) -> Any:
+        """Send the declared server→client request ``method`` (a name or its declaration).
 
         Returns the client's result structured as the declared result type.
         Raises :class:`kernel.RpcError` if the client answered an error,
@@ -305,6 +338,8 @@ class Connection:
         ``kernel.server_request_timeout_seconds`` setting; None waits
         forever), and :class:`ConnectionClosed` if the connection ends first.
         """
+        if not isinstance(method, str):
+            method = method.name
         entry = self.kernel.registry.get("server_request", method)
         if entry is None:
             raise LookupError(f"server request {method!r} is not declared by any plugin")

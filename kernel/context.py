@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .rpc.codec import RequestId
+from .rpc.declare import Notification
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -35,6 +36,6 @@ class RequestContext:
         """A logger named after the method, for handler diagnostics."""
         return logging.getLogger(f"kernel.method.{self.method}")
 
-    async def notify(self, method: str, params: Any = None) -> None:
-        """Send a notification to the calling client."""
-        await self.connection.notify(method, params)
+    async def notify(self, method: str | Notification, params: Any = None) -> bool:
+        """Send a notification to the calling client; False if not delivered."""
+        return await self.connection.notify(method, params)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import __version__
+from ._version import __version__
 from .rpc.fields import AbsolutePath, field
 from .rpc.registry import KERNEL_OWNER, Registry
 
@@ -127,7 +127,7 @@ def _initialize(kernel: Kernel, conn: Connection, params: InitializeParams) -> d
         )
     )
     conn.accept_initialize(params.client_info, caps)
-    for owner, extra in kernel.plugins.call_each(
+    for owner, extra in kernel.plugins.call(
         "kernel_initialize_response", connection=conn, params=params
     ):
         if extra is None:

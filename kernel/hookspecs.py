@@ -7,10 +7,21 @@ the entry-point name is the plugin's name everywhere (``--plugins``,
 ``--disable``, ``[plugins.<name>]`` in config.toml).
 
 How results combine, for every hook here: the kernel calls each plugin's
-implementation on its own, in load order, so one plugin's exception never
-hides another plugin's result. What happens to the failing plugin depends on
-the stage and is stated per hook. An implementation may be ``async def``
-wherever a hook says "may be async"; the kernel awaits it.
+implementation on its own, so one plugin's exception never hides another
+plugin's result. What happens to the failing plugin depends on the stage and
+is stated per hook. The order is load order (``--plugins`` order, else by
+name), adjusted by pluggy's markers: ``@hookimpl(tryfirst=True)`` runs
+before the others, ``trylast=True`` after them. A wrapper
+(``@hookimpl(wrapper=True)``, or the older ``hookwrapper=True``) runs around
+*each* plugin's implementation, with that plugin's arguments, exactly as
+pluggy runs wrappers. An implementation may be ``async def`` wherever a
+hook says "may be async" (marked :func:`may_be_async`); the kernel awaits
+it, and a wrapper around such a hook is refused at load time (a generator
+cannot await).
+
+Families that publish hooks of their own call them through
+``kernel.plugins.call``, ``acall`` or ``first``
+(:class:`kernel.plugins.PluginHost`), which give them the same isolation.
 
 Each hook's docstring has the same sections: *When*, *Parameters*,
 *Returns*, *Errors*. ``tests/test_hook_docs.py`` fails if one is missing, and
@@ -20,7 +31,8 @@ docs/hooks.md must mention every hook.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pluggy
 
@@ -34,11 +46,33 @@ if TYPE_CHECKING:
     from .rpc.registry import Registrar
     from .runtime import Kernel
 
-__all__ = ["PROJECT", "KernelSpec", "OptionGroup", "hookimpl", "hookspec"]
+__all__ = [
+    "MAY_BE_ASYNC",
+    "PROJECT",
+    "KernelSpec",
+    "OptionGroup",
+    "hookimpl",
+    "hookspec",
+    "may_be_async",
+]
 
 PROJECT = "kernel"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+MAY_BE_ASYNC = "__kernel_may_be_async__"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def may_be_async(spec: F) -> F:
+    """Mark a hook specification whose implementations may be ``async def``.
+
+    The kernel awaits what such implementations return, and refuses a
+    wrapper around the hook at load time. Families mark their own
+    published hooks the same way.
+    """
+    setattr(spec, MAY_BE_ASYNC, True)
+    return spec
 
 
 class OptionGroup(Protocol):
@@ -109,21 +143,27 @@ class KernelSpec:
 
     @hookspec
     def kernel_register(self, registrar: Registrar) -> None:
-        """Declare methods, notifications and server requests.
+        """Declare methods, notifications and server requests (the explicit way).
 
-        When: once per plugin after :meth:`kernel_configure`.
+        When: once per plugin after :meth:`kernel_configure`. Declarations
+        made with :func:`kernel.method`, :func:`kernel.notification`,
+        :func:`kernel.server_request` and :func:`kernel.client_notification`
+        on the plugin object are collected right after, with no hook needed;
+        use this hook for what is only known at run time.
 
         Parameters: ``registrar`` records this plugin as the owner of what it
-        declares: ``registrar.method(name, handler, params=P, result=R)``,
+        declares: ``registrar.method(name, handler)`` (params and result
+        types from the handler's annotations, or ``params=P, result=R``),
         ``registrar.notification(name, params=P)``,
         ``registrar.server_request(name, params=P, result=R)``,
-        ``registrar.client_notification(name, handler, params=P)``. Types are
-        frozen attrs classes; their converter hooks are built here, once.
+        ``registrar.client_notification(name, handler)``. Types are frozen
+        attrs classes; their converter hooks are built here, once.
 
         Returns: nothing.
 
-        Errors: a name already declared by another plugin aborts startup with
-        both owners named. Any other exception fails this plugin (its
+        Errors: a name already declared by another plugin, or a type whose
+        schema name another type already has, aborts startup with both
+        owners named. Any other exception fails this plugin (its
         declarations are withdrawn); startup aborts if it was requested by
         name.
         """
@@ -144,6 +184,7 @@ class KernelSpec:
         called.
         """
 
+    @may_be_async
     @hookspec
     def kernel_shutdown(self, kernel: Kernel) -> Any:
         """Release resources after the last connection closed. May be async.
@@ -160,6 +201,7 @@ class KernelSpec:
         the server still exits 0.
         """
 
+    @may_be_async
     @hookspec
     def kernel_connection_opened(self, connection: Connection) -> Any:
         """Set up per-connection state. May be async.
@@ -174,6 +216,7 @@ class KernelSpec:
         Errors: logged with traceback; the connection still opens.
         """
 
+    @may_be_async
     @hookspec
     def kernel_connection_closed(self, connection: Connection) -> Any:
         """Release per-connection resources (processes, watches). May be async.
@@ -229,6 +272,7 @@ class KernelSpec:
         Errors: logged with traceback; the plugin counts as enforcing nothing.
         """
 
+    @may_be_async
     @hookspec
     def kernel_authenticate_websocket(self, request: web.Request) -> AuthResult | None:
         """Judge a websocket upgrade (or plugin HTTP route) on a TCP listener. May be async.

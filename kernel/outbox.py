@@ -27,6 +27,8 @@ class Outbox:
         """The queued frames; read-only for callers (cheap emptiness checks)."""
         self.closed = False
         """True once :meth:`close` was called."""
+        self.shedding = False
+        """True once :meth:`shed` was called: producers no longer wait for room."""
         self._writer_waiting: asyncio.Future[None] | None = None
         self._space = asyncio.Event()
         self._space.set()
@@ -51,13 +53,26 @@ class Outbox:
         return True
 
     async def put(self, frame: bytes) -> None:
-        """Queue ``frame``, waiting while the queue is at its limit."""
+        """Queue ``frame``, waiting while the queue is at its limit (unless shedding)."""
         while len(self.frames) >= self.limit:
             if self.closed:
                 raise OutboxClosed
+            if self.shedding:
+                break
             self._space.clear()
             await self._space.wait()
         self.force(frame)
+
+    def shed(self) -> None:
+        """Stop making producers wait: the connection is being torn down.
+
+        Producers already waiting queue their frame above the limit and go
+        on; the connection drops further notifications that find the queue
+        full (:meth:`kernel.Connection.notify`), so teardown never waits for
+        a client that stopped reading.
+        """
+        self.shedding = True
+        self._space.set()
 
     def force(self, frame: bytes) -> None:
         """Queue ``frame`` even above the limit (final answers at shutdown)."""

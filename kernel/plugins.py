@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from .hookspecs import PROJECT, KernelSpec
+from .hookspecs import MAY_BE_ASYNC, PROJECT, KernelSpec
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -187,7 +187,14 @@ class PluginHost:
         self.order[:] = first + [n for n in self.order if n not in first]
 
     def load(self) -> None:
-        """Import, instantiate and register every selected plugin."""
+        """Import, instantiate and register every selected plugin.
+
+        Plugins are registered in reverse load order: pluggy calls the most
+        recently registered implementation first, so its call order is then
+        load order, with ``tryfirst``/``trylast`` moving a plugin ahead of or
+        behind the rest as pluggy documents.
+        """
+        loaded: list[tuple[str, Any]] = []
         for name in list(self.order):
             record = self.records[name]
             try:
@@ -196,47 +203,67 @@ class PluginHost:
                     obj = record.entry_point.load()
                 if inspect.isclass(obj):
                     obj = obj()
-                self.pm.register(obj, name=name)
                 record.plugin = obj
+                loaded.append((name, obj))
             except Exception as exc:
                 self.fail(name, "load", exc)
-        self.call_each_or_fail("kernel_add_hookspecs", "add hookspecs", pluginmanager=self.pm)
-        self._check_hook_names()
+        for name, obj in reversed(loaded):
+            try:
+                self.pm.register(obj, name=name)
+            except Exception as exc:
+                self.fail(name, "load", exc)
+        self.call("kernel_add_hookspecs", stage="add hookspecs", pluginmanager=self.pm)
+        self._check_hooks()
 
-    def _check_hook_names(self) -> None:
+    def _check_hooks(self) -> None:
         # A kernel_* hookimpl without a spec is a typo that would silently
         # never be called; other unknown hooks may belong to an absent family.
+        # A wrapper around a hook that may be async could not await it.
         for name in list(self.order):
             record = self.records[name]
             if not record.active:
                 continue
             for caller in self.pm.get_hookcallers(record.plugin) or []:
-                if caller.has_spec():
-                    continue
-                message = f"implements unknown hook {caller.name}"
-                if caller.name.startswith("kernel_"):
-                    self.fail(name, "load", StartupError(message))
+                problem = None
+                if not caller.has_spec():
+                    problem = f"implements unknown hook {caller.name}"
+                    if not caller.name.startswith("kernel_"):
+                        log.info("plugin %s %s (no loaded plugin declares it)", name, problem)
+                        continue
+                elif _may_be_async(caller) and any(
+                    impl.plugin_name == name and (impl.wrapper or impl.hookwrapper)
+                    for impl in caller.get_hookimpls()
+                ):
+                    problem = (
+                        f"wraps {caller.name}, whose implementations may be async; "
+                        "a wrapper cannot await them (implement the hook instead)"
+                    )
+                if problem is not None:
+                    self.fail(name, "load", StartupError(problem))
                     break
-                log.info("plugin %s %s (no loaded plugin declares it)", name, message)
 
     # -- failure handling --------------------------------------------------
 
     def fail(self, name: str, stage: str, exc: BaseException) -> None:
-        """Record that ``name`` failed at ``stage``; abort if it was requested."""
+        """Record that ``name`` failed at ``stage``; abort if it was requested.
+
+        The plugin stays registered with pluggy (so a plugin that failed
+        after starting still gets ``kernel_shutdown``) but is no longer
+        active: no other hook reaches it.
+        """
         record = self.records[name]
         record.error = f"{type(exc).__name__}: {exc}"
         record.stage = stage
-        if record.plugin is not None and self.pm.is_registered(record.plugin):
-            self.pm.unregister(record.plugin)
         if name in self.order:
             self.order.remove(name)
         for listener in self.on_fail:
             listener(name)
         text = f"plugin {name} ({record.dist_text}) failed to {stage}: {record.error}"
         if record.requested:
-            log.error("%s", text, exc_info=exc)
+            log.debug("%s", text, exc_info=exc)
             raise StartupError(text) from exc
-        log.error("%s; continuing without it", text, exc_info=exc)
+        log.error("%s; continuing without it", text)
+        log.debug("plugin %s: traceback of the failure", name, exc_info=exc)
 
     # -- calling hooks -----------------------------------------------------
 
@@ -244,62 +271,124 @@ class PluginHost:
         """Names of the plugins currently serving, in load order."""
         return [n for n in self.order if self.records[n].active]
 
-    def _impls(self, hook: str) -> list[tuple[str, pluggy.HookImpl]]:
-        caller = getattr(self.pm.hook, hook)
-        by_name = {impl.plugin_name: impl for impl in caller.get_hookimpls()}
-        return [(n, by_name[n]) for n in self.active() if n in by_name]
+    def _calls(
+        self, hook: str, names: Iterable[str] | None, reverse: bool
+    ) -> list[tuple[str, Callable[[dict[str, Any]], Any]]]:
+        """Each chosen plugin's implementation of ``hook``, in pluggy's call order.
 
-    @staticmethod
-    def _invoke(impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> Any:
-        return impl.function(*[kwargs[arg] for arg in impl.argnames])
+        ``names`` picks plugins regardless of their state (shutdown reaches
+        plugins that failed after starting); by default only active ones.
+        Each entry calls one plugin's implementation, through pluggy with
+        the hook's wrappers around it when the hook has any.
+        """
+        caller = getattr(self.pm.hook, hook, None)
+        if caller is None:
+            return []
+        chosen = set(self.active() if names is None else names)
+        active = set(self.active())
+        impls = list(reversed(caller.get_hookimpls()))  # pluggy's call order
+        wrappers = [i for i in impls if (i.wrapper or i.hookwrapper) and i.plugin_name in active]
+        plain = [i for i in impls if not (i.wrapper or i.hookwrapper) and i.plugin_name in chosen]
+        if reverse:
+            plain.reverse()
+        if not wrappers:
+            return [(i.plugin_name, _direct(i)) for i in plain]
+        others = [i.plugin for i in impls if i not in wrappers]
+        return [
+            (i.plugin_name, _wrapped(self.pm, hook, [p for p in others if p is not i.plugin]))
+            for i in plain
+        ]
 
-    def call_each(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call ``hook`` on each plugin; log and skip the ones that raise."""
-        results = []
-        for name, impl in self._impls(hook):
-            try:
-                results.append((name, self._invoke(impl, kwargs)))
-            except Exception:
-                log.exception("plugin %s: %s failed", name, hook)
-        return results
+    def _failed(
+        self,
+        name: str,
+        hook: str,
+        exc: Exception,
+        stage: str | None,
+        fatal: tuple[type[BaseException], ...],
+    ) -> None:
+        if isinstance(exc, StartupError):
+            raise exc
+        if fatal and isinstance(exc, fatal):
+            raise StartupError(f"plugin {name}: {exc}") from exc
+        if stage is None:
+            log.exception("plugin %s: %s failed", name, hook)
+        else:
+            self.fail(name, stage, exc)
 
-    def call_each_or_fail(
+    def call(
         self,
         hook: str,
-        stage: str,
         *,
+        stage: str | None = None,
         per_plugin: Callable[[str], dict[str, Any]] | None = None,
+        names: Iterable[str] | None = None,
+        reverse: bool = False,
         fatal: tuple[type[BaseException], ...] = (),
         **kwargs: Any,
-    ) -> None:
-        """Call ``hook`` on each plugin; one that raises is failed (see :meth:`fail`).
+    ) -> list[tuple[str, Any]]:
+        """Call ``hook`` on each plugin on its own; returns ``(plugin, result)`` pairs.
 
-        ``per_plugin(name)`` adds arguments specific to each plugin (its
-        config section, its registrar). Exceptions of a ``fatal`` type abort
-        startup whether or not the plugin was requested.
+        One plugin's exception never hides another's result. A plugin that
+        raises is logged and skipped, or, with ``stage``, failed (see
+        :meth:`fail`). ``per_plugin(name)`` adds arguments specific to each
+        plugin (its config section, its registrar). Exceptions of a
+        ``fatal`` type abort startup whether or not the plugin was requested.
         """
-        for name, impl in self._impls(hook):
+        results = []
+        for name, invoke in self._calls(hook, names, reverse):
             try:
                 extra = per_plugin(name) if per_plugin else {}
-                self._invoke(impl, {**kwargs, **extra})
-            except StartupError:
-                raise
-            except fatal as exc:
-                raise StartupError(f"plugin {name}: {exc}") from exc
+                results.append((name, invoke({**kwargs, **extra})))
             except Exception as exc:
-                self.fail(name, stage, exc)
+                self._failed(name, hook, exc, stage, fatal)
+        return results
 
-    async def first_result(self, hook: str, **kwargs: Any) -> tuple[str, Any] | None:
-        """Call a may-be-async ``hook`` in load order until one returns non-None.
-
-        Returns ``(plugin name, result)`` or None. A raising plugin stops
-        the search with :class:`PluginCallError` (the original exception is
-        its cause); the caller decides what a failure means (authentication
-        fails closed).
-        """
-        for name, impl in self._impls(hook):
+    def each(
+        self,
+        action: Callable[[str, Any], Any],
+        *,
+        stage: str,
+        fatal: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        """Run ``action(name, plugin_object)`` for each active plugin, failing those that raise."""
+        for name in self.active():
             try:
-                result = self._invoke(impl, kwargs)
+                action(name, self.records[name].plugin)
+            except Exception as exc:
+                self._failed(name, stage, exc, stage, fatal)
+
+    async def acall(
+        self,
+        hook: str,
+        *,
+        stage: str | None = None,
+        names: Iterable[str] | None = None,
+        reverse: bool = False,
+        **kwargs: Any,
+    ) -> list[tuple[str, Any]]:
+        """:meth:`call` for hooks that may be async: awaitable results are awaited."""
+        results = []
+        for name, invoke in self._calls(hook, names, reverse):
+            try:
+                result = invoke(kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+                results.append((name, result))
+            except Exception as exc:
+                self._failed(name, hook, exc, stage, ())
+        return results
+
+    async def first(self, hook: str, **kwargs: Any) -> tuple[str, Any] | None:
+        """Call ``hook`` in order until a plugin returns non-None: ``(plugin, result)``.
+
+        A raising plugin stops the search with :class:`PluginCallError` (the
+        original exception is its cause); the caller decides what a failure
+        means (authentication fails closed).
+        """
+        for name, invoke in self._calls(hook, None, False):
+            try:
+                result = invoke(kwargs)
                 if inspect.isawaitable(result):
                     result = await result
             except Exception as exc:
@@ -308,33 +397,31 @@ class PluginHost:
                 return name, result
         return None
 
-    async def acall_each(
-        self,
-        hook: str,
-        *,
-        reverse: bool = False,
-        fail_stage: str | None = None,
-        names: Iterable[str] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Call a may-be-async ``hook`` on each plugin (or those in ``names``).
 
-        With ``fail_stage`` a raising plugin is failed; otherwise it is
-        logged and the next plugin still runs.
-        """
-        impls = self._impls(hook)
-        if names is not None:
-            wanted = set(names)
-            impls = [(n, impl) for n, impl in impls if n in wanted]
-        for name, impl in reversed(impls) if reverse else impls:
-            try:
-                result = self._invoke(impl, kwargs)
-                if inspect.isawaitable(result):
-                    await result
-            except StartupError:
-                raise
-            except Exception as exc:
-                if fail_stage is None:
-                    log.exception("plugin %s: %s failed", name, hook)
-                else:
-                    self.fail(name, fail_stage, exc)
+def _may_be_async(caller: pluggy.HookCaller) -> bool:
+    spec = caller.spec
+    return spec is not None and bool(getattr(spec.function, MAY_BE_ASYNC, False))
+
+
+def _direct(impl: pluggy.HookImpl) -> Callable[[dict[str, Any]], Any]:
+    def invoke(kwargs: dict[str, Any]) -> Any:
+        return impl.function(*[kwargs[arg] for arg in impl.argnames])
+
+    return invoke
+
+
+def _wrapped(
+    pm: pluggy.PluginManager, hook: str, exclude: list[Any]
+) -> Callable[[dict[str, Any]], Any]:
+    # Through pluggy, with every other plain implementation left out: the
+    # wrappers run around this one plugin's call exactly as pluggy defines.
+    caller = pm.subset_hook_caller(hook, exclude)
+
+    def invoke(kwargs: dict[str, Any]) -> Any:
+        result = caller(**kwargs)
+        spec = caller.spec
+        if spec is not None and spec.opts.get("firstresult"):
+            return result
+        return result[0] if result else None
+
+    return invoke

@@ -2,9 +2,11 @@
 
 Plugins receive it in their hooks. Everything a family needs from the kernel
 is here: ``config`` and ``home``, ``converter`` and ``registry``,
+``blocking`` (worker threads for blocking calls, see :mod:`kernel.blocking`),
 ``services`` (a dict where a family may publish a small service object for
-others), ``connections`` and :meth:`Kernel.broadcast`, and ``hook`` for
-calling hooks a family published itself.
+others), ``connections`` and :meth:`Kernel.broadcast`, and ``plugins``
+(:class:`kernel.plugins.PluginHost`) whose ``call``, ``acall`` and ``first``
+call hooks, including those a family published, one plugin at a time.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import pluggy
 
+from .blocking import BlockingPool
 from .config import Config, ConfigError
 from .connection import Connection, Link
 from .handshake import register_handshake
 from .plugins import PluginHost
 from .rpc.converter import WireConverter
+from .rpc.declare import Notification
 from .rpc.dispatch import Dispatcher
 from .rpc.registry import RegistrationConflict, Registry
 
@@ -60,16 +63,17 @@ class Kernel:
         self.dispatcher = Dispatcher(self.registry, self.stats)
         self.connections: set[Connection] = set()
         self.services: dict[str, Any] = {}
+        self.blocking = BlockingPool(
+            "kernel-blocking",
+            self.settings.blocking_threads,
+            self.settings.blocking_threads_per_connection,
+        )
+        """Threads for blocking calls; see :mod:`kernel.blocking`."""
         self._stop: asyncio.Event | None = None
         self._started: list[str] = []
         self.stop_reason: str | None = None
         register_handshake(self.registry, self)
         plugins.on_fail.append(self._withdraw)
-
-    @property
-    def hook(self) -> pluggy.HookRelay:
-        """Relay for calling hooks (including hooks a family published)."""
-        return self.plugins.pm.hook
 
     # -- building -----------------------------------------------------------
 
@@ -80,20 +84,30 @@ class Kernel:
         startup; without it (``kernel plugins``) they are recorded on the
         failing plugin so every other plugin can still be listed.
         """
-        self.plugins.call_each_or_fail(
+        fatal: tuple[type[BaseException], ...] = (RegistrationConflict,) if strict else ()
+        self.plugins.call(
             "kernel_configure",
-            "configure",
-            per_plugin=lambda name: {"config": self.config.plugin(name)},
+            stage="configure",
+            per_plugin=self._configure_args,
             fatal=(ConfigError,) if strict else (),
             kernel=self,
             options=self.options,
         )
-        self.plugins.call_each_or_fail(
+        self.plugins.call(
             "kernel_register",
-            "register",
+            stage="register",
             per_plugin=lambda name: {"registrar": self.registry.registrar(name)},
-            fatal=(RegistrationConflict,) if strict else (),
+            fatal=fatal,
         )
+        # Methods declared with @kernel.method and friends need no hook.
+        self.plugins.each(
+            lambda name, plugin: self.registry.registrar(name).collect(plugin),
+            stage="register",
+            fatal=fatal,
+        )
+
+    def _configure_args(self, name: str) -> dict[str, Any]:
+        return {"config": self.config.plugin(name)}
 
     def _withdraw(self, name: str) -> None:
         # A plugin that failed after registering must not keep serving.
@@ -105,9 +119,7 @@ class Kernel:
         """Run every plugin's startup hook; a failed plugin loses its methods."""
         self._stop = asyncio.Event()
         for name in self.plugins.active():
-            await self.plugins.acall_each(
-                "kernel_startup", fail_stage="start", names=[name], kernel=self
-            )
+            await self.plugins.acall("kernel_startup", stage="start", names=[name], kernel=self)
             if self.plugins.records[name].active:
                 self._started.append(name)
 
@@ -118,9 +130,9 @@ class Kernel:
             await asyncio.gather(
                 *(c.close(grace, "server shutting down") for c in list(self.connections))
             )
-        await self.plugins.acall_each(
-            "kernel_shutdown", reverse=True, names=self._started, kernel=self
-        )
+        # Every plugin that started, even one that failed later, releases its resources.
+        await self.plugins.acall("kernel_shutdown", reverse=True, names=self._started, kernel=self)
+        self.blocking.close()
 
     def request_stop(self, reason: str) -> None:
         """Ask :func:`kernel.server.serve` to shut down gracefully."""
@@ -144,16 +156,16 @@ class Kernel:
         self.stats.connections_total += 1
         conn.start()
         log.debug("connection %s opened (%s %s)", conn.id, transport, peer)
-        await self.plugins.acall_each("kernel_connection_opened", connection=conn)
+        await self.plugins.acall("kernel_connection_opened", connection=conn)
         return conn
 
     async def connection_closed(self, conn: Connection) -> None:
         """Run the closed hooks; called once by :meth:`Connection.close`."""
         self.connections.discard(conn)
-        await self.plugins.acall_each("kernel_connection_closed", connection=conn)
+        await self.plugins.acall("kernel_connection_closed", connection=conn)
         log.debug("connection %s closed", conn.id)
 
-    async def broadcast(self, method: str, params: Any = None) -> int:
+    async def broadcast(self, method: str | Notification, params: Any = None) -> int:
         """Notify every initialized connection that wants ``method``; returns how many."""
         sent = 0
         for conn in list(self.connections):

@@ -84,9 +84,10 @@ async def serve(kernel: Kernel, listen: Sequence[str] = ("stdio://",)) -> int:
             await listener.start()
             started.append(listener)
         log.info(
-            "kernel serving %s with plugins: %s",
+            "kernel serving %s with plugins: %s (event loop: %s)",
             ", ".join(x.url for x in started) or "no listener",
             ", ".join(kernel.plugins.active()) or "none",
+            type(loop).__module__.split(".", 1)[0],
         )
         await kernel.wait_stop_requested()
     finally:
@@ -129,9 +130,20 @@ def _install_signal_handlers(loop: asyncio.AbstractEventLoop, kernel: Kernel) ->
 
 
 def run(kernel: Kernel, listen: Sequence[str] = ("stdio://",)) -> int:
-    """Blocking entry point: uvloop when installed, then :func:`serve`."""
-    try:
-        import uvloop  # type: ignore[import-not-found]
-    except ImportError:
-        return asyncio.run(serve(kernel, listen))
-    return uvloop.run(serve(kernel, listen))
+    """Blocking entry point: the configured event loop, then :func:`serve`.
+
+    ``kernel.event_loop = "auto"`` takes uvloop when it is installed.
+    """
+    choice = kernel.settings.event_loop
+    if choice != "asyncio":
+        try:
+            import uvloop  # type: ignore[import-not-found]
+        except ImportError:
+            if choice == "uvloop":
+                raise StartupError(
+                    'kernel.event_loop = "uvloop" but uvloop is not installed '
+                    "(pip install 'kernel-app-server[fast]')"
+                ) from None
+        else:
+            return int(uvloop.run(serve(kernel, listen)))
+    return asyncio.run(serve(kernel, listen))

@@ -171,8 +171,9 @@ class Family:
     def kernel_register(self, registrar) -> None:
         registrar.method("family/review", self.review)
 
-    def review(self, params, ctx):
-        return {"reviewer": self.kernel.hook.family_reviewer(item="x")}
+    async def review(self, params, ctx):
+        _, reviewer = await self.kernel.plugins.first("family_reviewer", item="x")
+        return {"reviewer": reviewer}
 
 
 class Reviewer:

@@ -269,6 +269,32 @@ async def test_pty_interactive_shell_and_resize(proc):
     assert await run == {"exitCode": 5, "stdout": "", "stderr": ""}
 
 
+async def test_pty_accepts_writes_without_stream_stdin(proc):
+    # A terminal is interactive: writes need no streamStdin (as the reference).
+    run = asyncio.ensure_future(
+        proc.request(
+            "command/exec",
+            {
+                "command": ["sh", "-c", "stty size; read x; stty size"],
+                "processId": "pty",
+                "tty": True,
+                "size": {"rows": 21, "cols": 63},
+            },
+        )
+    )
+    seen = b""
+    async with asyncio.timeout(10):
+        while b"21 63" not in seen:
+            note = await proc.next_notification("command/exec/outputDelta")
+            seen += base64.b64decode(note.params["deltaBase64"])
+        send = {"processId": "pty", "deltaBase64": b64(b"go\n")}
+        assert await proc.request("command/exec/write", send) == {}
+        while seen.count(b"21 63") < 2:
+            note = await proc.next_notification("command/exec/outputDelta")
+            seen += base64.b64decode(note.params["deltaBase64"])
+        assert (await run)["exitCode"] == 0
+
+
 async def test_process_spawn_family(proc, tmp_path):
     script = ["sh", "-c", "echo P; echo E >&2; exit 7"]
     spawn = {"command": script, "cwd": str(tmp_path), "processHandle": "p1"}

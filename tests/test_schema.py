@@ -10,11 +10,13 @@ import attrs
 import jsonschema
 import pytest
 
+from kernel import RegistrationConflict, StartupError
+from kernel import method as declare_method
 from kernel.bootstrap import build_kernel
 from kernel.rpc.converter import WireConverter
 from kernel.rpc.registry import Registry
-from kernel.schema import BUNDLE_NAME, SchemaConflict, build_schema
-from tests.conftest import subprocess_env
+from kernel.schema import BUNDLE_NAME, build_schema
+from tests.conftest import REPO, subprocess_env
 from tests.protocol.checker import SCHEMA_PATH
 
 REFERENCE = json.loads(SCHEMA_PATH.read_text())
@@ -140,14 +142,65 @@ def test_our_schema_agrees_with_the_reference_on_samples(files, ours, reference,
         assert mine.is_valid(sample) == theirs.is_valid(sample), sample
 
 
-def test_two_types_with_one_name_are_refused():
+def test_two_types_with_one_name_are_refused_at_registration():
     first = attrs.make_class("Params", {"a": attrs.field(type=str)})
     second = attrs.make_class("Params", {"b": attrs.field(type=int)})
+    nested = attrs.make_class("Outer", {"inner": attrs.field(type=second)})
     registry = Registry(WireConverter())
-    registry.registrar("one").method("one/m", lambda p, c: None, params=first)
-    registry.registrar("two").method("two/m", lambda p, c: None, params=second)
-    with pytest.raises(SchemaConflict, match="two types are both named Params"):
-        build_schema(registry)
+    registry.registrar("one").method("one/m", lambda p, c: None, params=first, result=None)
+    # The same type again is fine.
+    registry.registrar("one").method("one/again", lambda p, c: None, params=first, result=None)
+    with pytest.raises(RegistrationConflict) as err:
+        registry.registrar("two").method("two/m", lambda p, c: None, params=nested, result=None)
+    assert "type name 'Params'" in str(err.value) and "(of one)" in str(err.value)
+    assert "'two/m' of 'two'" in str(err.value)
+    build_schema(registry)  # what was accepted still builds
+
+
+def test_kernel_run_fails_early_on_a_type_name_clash(tmp_path):
+    first = attrs.make_class("Options", {"a": attrs.field(type=str)})
+    second = attrs.make_class("Options", {"b": attrs.field(type=int)})
+
+    class One:
+        @declare_method("one/get", params=first, result=None)
+        def get(self, params, ctx):
+            return None
+
+    class Two:
+        @declare_method("two/get", params=second, result=None)
+        def get(self, params, ctx):
+            return None
+
+    with pytest.raises(StartupError, match="type name 'Options'"):
+        build_kernel(
+            home=tmp_path, plugins=["one", "two"], extra_plugins={"one": One(), "two": Two()}
+        )
+
+
+def test_schema_of_every_built_in_plugin_and_the_example(tmp_path):
+    out = tmp_path / "schema"
+    run = subprocess.run(
+        [sys.executable, "-m", "kernel", "schema", "--out", str(out), "--experimental"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(tmp_path / "home", {"PYTHONPATH": str(REPO)}),  # no test plugins
+    )
+    assert run.returncode == 0, run.stderr
+    bundle = json.loads((out / "kernel_protocol.schemas.json").read_text())
+    reference = REFERENCE["definitions"]["v2"]
+    ours = set(bundle["definitions"])
+    for name in (
+        "FsWriteFileResponse",
+        "FsReadFileParams",
+        "CommandExecTerminalSize",
+        "EchoParams",
+    ):
+        assert name in ours, name
+    # Every fs/command/process type we publish has the reference's name.
+    for name in ours:
+        if name.startswith(("Fs", "CommandExec", "Process")):
+            assert name in reference, f"{name} is not a reference type name"
 
 
 def test_schema_command_writes_the_files(tmp_path):

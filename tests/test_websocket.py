@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 
@@ -108,16 +109,55 @@ async def test_binary_frame_closes_with_1003(listen, checker):
         assert "sent a binary frame (32 bytes); closing with 1003" in server.log()
 
 
-async def test_frame_over_the_size_limit_closes_with_1009(listen, checker):
+def echo_of_size(request_id: int, size: int) -> str:
+    """An echo/echo request whose JSON text is exactly ``size`` bytes."""
+    head = f'{{"id":{request_id},"method":"echo/echo","params":{{"message":"'
+    text = head + "x" * (size - len(head) - 3) + '"}}'
+    assert len(text.encode()) == size
+    return text
+
+
+async def test_a_message_of_exactly_the_size_limit_is_served_one_byte_more_closes_1009(
+    listen, checker
+):
     async with listen(args=["-c", "kernel.max_message_bytes=1000"]) as server:
         async with aiohttp.ClientSession() as session, session.ws_connect(server.url()) as ws:
             await initialized(ws, checker)
-            await ws.send_str('{"id":2,"method":"echo/echo","params":{"message":"' + "x" * 2000)
-            closing = await ws.receive()
+            exact = echo_of_size(2, 1000)  # stdio accepts this size too
+            await ws.send_str(exact)
+            answer = await ws.receive(timeout=30)
+            assert answer.type is aiohttp.WSMsgType.TEXT, answer
+            checker.check_server_frame(answer.json(), {2: "echo/echo"})
+            assert answer.json()["result"] == orjson.loads(exact)["params"]
+            await ws.send_str(echo_of_size(3, 1001))
+            closing = await ws.receive(timeout=30)
             assert closing.type is aiohttp.WSMsgType.CLOSE
             assert closing.data == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+            assert ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
         await asyncio.sleep(0.2)
-        assert "closed with 1009: Message size" in server.log()
+        reason = "closed with 1009: a message exceeded kernel.max_message_bytes (1000 bytes)"
+        assert reason in server.log()
+
+
+async def test_a_frame_far_over_the_limit_closes_with_1009_not_1006(listen, checker):
+    # The client is still sending the frame when the server refuses it: the
+    # close frame must reach it before the connection goes down.
+    async with listen(args=["-c", "kernel.max_message_bytes=1000"]) as server:
+        async with aiohttp.ClientSession() as session:
+            for attempt in range(3):
+                async with session.ws_connect(server.url()) as ws:
+                    await initialized(ws, checker)
+                    with contextlib.suppress(ConnectionError):
+                        await ws.send_str(echo_of_size(2, 16 * 1024 * 1024))
+                    closing = await ws.receive(timeout=30)
+                    assert closing.type is aiohttp.WSMsgType.CLOSE, (attempt, closing)
+                    assert closing.data == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+                    assert ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG, attempt
+        # The server is unharmed.
+        client = await server.connect()
+        await client.initialize()
+        assert await client.request("echo/echo", {"message": "ok"}) == {"message": "ok"}
+        await client.close()
 
 
 async def test_ping_is_answered_and_server_heartbeat_pings(listen):

@@ -134,6 +134,34 @@ async def test_signed_bearer_token_matrix(listen, secret_file):
         assert SECRET not in server.log()
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+async def test_jwt_time_claims_must_be_json_numbers(listen, secret_file):
+    # RFC 7519 NumericDate is a JSON number; PyJWT alone converts "9999999999".
+    args = ["--ws-auth", "signed-bearer-token", "--ws-shared-secret-file", str(secret_file)]
+    now = int(time.time())
+    cases = {
+        "exp as a string": ({"exp": "9999999999"}, 401, "invalid websocket jwt: 'exp' is not"),
+        "exp as true": ({"exp": True}, 401, "invalid websocket jwt: 'exp' is not a number"),
+        "exp as a list": ({"exp": [now + 60]}, 401, "invalid websocket jwt"),
+        "nbf as a string": ({"exp": now + 60, "nbf": "0"}, 401, "'nbf' is not a number"),
+        "iat as a string": ({"exp": now + 60, "iat": str(now)}, 401, "'iat' is not a number"),
+        "iat as false": ({"exp": now + 60, "iat": False}, 401, "'iat' is not a number"),
+        "exp as a float": ({"exp": now + 60.5}, 101, ""),
+        "numbers throughout": ({"exp": now + 60, "nbf": now - 1, "iat": now}, 101, ""),
+    }
+    async with listen(plugins=PLUGINS, args=args) as server:
+        outcomes = {
+            name: await upgrade(server, jwt.encode(claims, SECRET, algorithm="HS256"))
+            for name, (claims, _, _) in cases.items()
+        }
+    wrong = {
+        name: outcomes[name]
+        for name, (_, status, reason) in cases.items()
+        if outcomes[name][0] != status or reason not in outcomes[name][1]
+    }
+    assert not wrong, wrong
+
+
 async def test_issuer_and_audience_are_optional(listen, secret_file):
     args = ["--ws-auth", "signed-bearer-token", "--ws-shared-secret-file", str(secret_file)]
     async with listen(plugins=PLUGINS, args=args) as server:

@@ -16,6 +16,8 @@ from typing import Any, Literal
 import attrs
 
 from .converter import WireConverter
+from .declare import INFER, MethodMark, Notification, ServerRequest, declared, handler_types
+from .typenames import named_types
 
 __all__ = [
     "KERNEL_OWNER",
@@ -90,6 +92,8 @@ class Registry:
             "server_request": {},
             "client_notification": {},
         }
+        # Schema definition name -> (type, owners using it); see kernel.rpc.typenames.
+        self._type_names: dict[str, tuple[Any, set[str]]] = {}
 
     def registrar(self, owner: str) -> Registrar:
         """A registrar that records ``owner`` on everything it declares."""
@@ -118,6 +122,10 @@ class Registry:
         for table in self._entries.values():
             for name in [n for n, e in table.items() if e.owner == owner]:
                 del table[name]
+        for name, (_, owners) in list(self._type_names.items()):
+            owners.discard(owner)
+            if not owners:
+                del self._type_names[name]
 
     def add(self, entry: Entry) -> Entry:
         """Add ``entry`` after generating its converter hooks."""
@@ -128,9 +136,29 @@ class Registry:
                 f"{_KIND_TEXT[entry.kind]} {entry.name!r} is declared by both "
                 f"{existing.owner!r} and {entry.owner!r}"
             )
+        self._claim_type_names(entry)
         self._prepare(entry)
         table[entry.name] = entry
         return entry
+
+    def _claim_type_names(self, entry: Entry) -> None:
+        """Refuse a type whose schema name another type already has."""
+        found: dict[str, Any] = {}
+        for tp in (entry.params, entry.result):
+            if tp is not None:
+                found.update(named_types(tp))
+        for name, tp in found.items():
+            taken = self._type_names.get(name)
+            if taken is not None and taken[0] is not tp:
+                owners = ", ".join(sorted(taken[1]))
+                raise RegistrationConflict(
+                    f"type name {name!r} of {_qualname(tp)} ({_KIND_TEXT[entry.kind]} "
+                    f"{entry.name!r} of {entry.owner!r}) is already taken by "
+                    f"{_qualname(taken[0])} (of {owners}); schema definitions need distinct "
+                    "names: rename one, e.g. after its method (AcmeGetParams)"
+                )
+        for name, tp in found.items():
+            self._type_names.setdefault(name, (tp, set()))[1].add(entry.owner)
 
     def _prepare(self, entry: Entry) -> None:
         conv = self.converter
@@ -164,12 +192,16 @@ class Registrar:
         name: str,
         handler: Callable[..., Any],
         *,
-        params: Any = None,
-        result: Any = None,
+        params: Any = INFER,
+        result: Any = INFER,
         experimental: bool = False,
         doc: str | None = None,
     ) -> Entry:
         """Serve the client→server request ``name`` with ``handler``.
+
+        ``params`` and ``result`` default to the handler's annotations (see
+        :mod:`kernel.rpc.declare`): the first parameter's type and the
+        return type; None means no params, or a result of ``{}``/any JSON.
 
         ``handler(params, ctx)`` receives the structured params (None when
         ``params`` is None) and a :class:`kernel.RequestContext`; it returns a
@@ -181,6 +213,7 @@ class Registrar:
         :mod:`kernel.workers`). A plain function runs inline on the reader
         and must return quickly (use it for cheap lookups only).
         """
+        params, result = handler_types(handler, params, result)
         return self._registry.add(
             Entry(
                 kind="method",
@@ -222,11 +255,12 @@ class Registrar:
         name: str,
         handler: Callable[..., Any],
         *,
-        params: Any = None,
+        params: Any = INFER,
         experimental: bool = False,
         doc: str | None = None,
     ) -> Entry:
         """Handle the client→server notification ``name`` with ``handler(params, ctx)``."""
+        params, _ = handler_types(handler, params, None)
         return self._registry.add(
             Entry(
                 "client_notification",
@@ -240,6 +274,56 @@ class Registrar:
                 is_async=inspect.iscoroutinefunction(handler),
             )
         )
+
+    def collect(self, plugin: Any) -> list[Entry]:
+        """Register everything ``plugin`` declares with :mod:`kernel.rpc.declare`."""
+        entries = []
+        for declaration, handler in declared(plugin):
+            if isinstance(declaration, Notification):
+                entries.append(
+                    self.notification(
+                        declaration.name,
+                        params=declaration.params,
+                        experimental=declaration.experimental,
+                        doc=declaration.doc,
+                    )
+                )
+            elif isinstance(declaration, ServerRequest):
+                entries.append(
+                    self.server_request(
+                        declaration.name,
+                        params=declaration.params,
+                        result=declaration.result,
+                        experimental=declaration.experimental,
+                        doc=declaration.doc,
+                    )
+                )
+            elif isinstance(declaration, MethodMark) and declaration.kind == "method":
+                entries.append(
+                    self.method(
+                        declaration.name,
+                        handler,
+                        params=declaration.params,
+                        result=declaration.result,
+                        experimental=declaration.experimental,
+                        doc=declaration.doc,
+                    )
+                )
+            elif isinstance(declaration, MethodMark):
+                entries.append(
+                    self.client_notification(
+                        declaration.name,
+                        handler,
+                        params=declaration.params,
+                        experimental=declaration.experimental,
+                        doc=declaration.doc,
+                    )
+                )
+        return entries
+
+
+def _qualname(tp: Any) -> str:
+    return f"{getattr(tp, '__module__', '?')}.{getattr(tp, '__qualname__', tp)}"
 
 
 def _doc(doc: str | None, handler: Callable[..., Any]) -> str:

@@ -8,7 +8,13 @@ Both serve the same aiohttp application:
 * plugins add routes with the ``kernel_http_routes`` hook;
 * any request carrying an ``Origin`` header is refused with 403 before
   anything else happens: browser pages must not reach a local server by
-  accident (DNS rebinding, drive-by pages), and native clients send none.
+  accident (DNS rebinding, drive-by pages), and native clients send none;
+* only ``GET /`` upgrades: ``HEAD /`` and other methods get 405.
+
+Each accepted connection is served by
+:class:`~kernel.transports.http_protocol.GuardedRequestHandler`: a cap on
+open connections, a deadline for the request head, malformed requests
+refused without quoting them, and a lingering close.
 
 On a TCP listener every request except the two probes is authenticated by
 plugins (``kernel_authenticate_websocket``) before any JSON-RPC message is
@@ -17,6 +23,7 @@ read; a unix socket relies on its owner-only file mode instead.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from pathlib import Path
@@ -29,6 +36,7 @@ from aiohttp.typedefs import Handler
 
 from ..auth import AuthResult, authenticate
 from ..plugins import StartupError
+from .http_protocol import ConnectionGate, protocol_factory
 from .unix_socket import UnixSocketClaim, default_socket_path
 from .websocket import serve_websocket
 
@@ -41,6 +49,8 @@ log = logging.getLogger("kernel.transports.network")
 
 _PROBES = frozenset({"/healthz", "/readyz"})
 _AUTH_KEY = web.RequestKey("kernel_auth", AuthResult)
+# What TCPSite used: pending connections the kernel queues before accept.
+_BACKLOG = 128
 
 
 @attrs.frozen
@@ -108,7 +118,8 @@ class NetworkListener:
         self.ready = False
         self.url = "ws://?" if spec.scheme == "ws" else f"unix://{spec.path}"
         self._runner: web.AppRunner | None = None
-        self._site: web.BaseSite | None = None
+        self._server: asyncio.Server | None = None
+        self._gate = ConnectionGate(kernel.settings.max_connections, self.url)
         # Checked now so a bad listener fails before any plugin starts.
         if spec.scheme == "ws" and not spec.loopback and not auth_modes:
             raise StartupError(
@@ -123,7 +134,12 @@ class NetworkListener:
             self._claim = UnixSocketClaim(spec.path, create_parent=spec.default_path)
 
     async def start(self) -> None:
-        """Bind and start accepting; the banner line names the URL and auth mode."""
+        """Bind and start accepting; the banner line names the URL and auth mode.
+
+        The listening server is created here rather than by an aiohttp site
+        so that each connection gets a
+        :class:`~kernel.transports.http_protocol.GuardedRequestHandler`.
+        """
         spec = self.spec
         app = self._make_app()
         # Connections are closed by the kernel before close(); what remains
@@ -132,15 +148,23 @@ class NetworkListener:
             app, handle_signals=False, access_log=None, shutdown_timeout=1.0
         )
         await self._runner.setup()
+        assert self._runner.server is not None
+        factory = protocol_factory(
+            self._runner.server, self._gate, self.kernel.settings.http_header_timeout_seconds
+        )
+        loop = asyncio.get_running_loop()
         try:
             if spec.scheme == "ws":
-                site: web.BaseSite = web.TCPSite(self._runner, spec.host, spec.port)
-                await site.start()
-                self.url = f"ws://{_host_text(spec.host)}:{_bound_port(self._runner, spec.port)}"
+                self._server = await loop.create_server(
+                    factory, spec.host, spec.port, backlog=_BACKLOG
+                )
+                port = self._server.sockets[0].getsockname()[1]
+                self.url = f"ws://{_host_text(spec.host)}:{port}"
             else:
                 assert self._claim is not None
-                site = web.SockSite(self._runner, self._claim.claim())
-                await site.start()
+                self._server = await loop.create_server(
+                    factory, sock=self._claim.claim(), backlog=_BACKLOG
+                )
         except BaseException as exc:
             await self._runner.cleanup()
             if self._claim is not None:
@@ -149,7 +173,7 @@ class NetworkListener:
                 where = self.url if spec.scheme == "unix" else f"{spec.host}:{spec.port}"
                 raise StartupError(f"cannot listen on {where}: {exc.strerror or exc}") from None
             raise
-        self._site = site
+        self._gate.where = self.url
         self.ready = True
         if spec.scheme == "ws":
             auth = ", ".join(self.auth_modes) or "none (loopback only)"
@@ -178,9 +202,9 @@ class NetworkListener:
 
     async def close(self) -> None:
         """Release the server and the socket file once connections are closed."""
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -193,9 +217,10 @@ class NetworkListener:
         app = web.Application(middlewares=[self._guard], client_max_size=1024 * 1024)
         app.router.add_get("/healthz", _healthz)
         app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/", self._upgrade)
-        self.kernel.plugins.call_each_or_fail(
-            "kernel_http_routes", "add HTTP routes", kernel=self.kernel, router=app.router
+        # Not HEAD (aiohttp's default for add_get): only GET upgrades.
+        app.router.add_get("/", self._upgrade, allow_head=False)
+        self.kernel.plugins.call(
+            "kernel_http_routes", stage="add HTTP routes", kernel=self.kernel, router=app.router
         )
         return app
 
@@ -244,10 +269,3 @@ async def _healthz(request: web.Request) -> web.Response:
 
 def _host_text(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def _bound_port(runner: web.AppRunner, requested: int) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return requested

@@ -19,6 +19,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ..framing import LineSource
+from ..pipes import loop_pipe
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -40,6 +41,7 @@ class _WriteProtocol(asyncio.Protocol):
         self.paused = False
         self._waiter: asyncio.Future[None] | None = None
         self.lost: BaseException | None = None
+        self.on_lost: Any = None
 
     def pause_writing(self) -> None:
         self.paused = True
@@ -49,8 +51,12 @@ class _WriteProtocol(asyncio.Protocol):
         self._wake(None)
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        # Both loops report the reader closing its end at once, even while
+        # nothing is being written: the server stops then, not at its next write.
         self.lost = exc or BrokenPipeError("stdout closed")
         self._wake(self.lost)
+        if self.on_lost is not None:
+            self.on_lost()
 
     def _wake(self, exc: BaseException | None) -> None:
         waiter, self._waiter = self._waiter, None
@@ -84,6 +90,8 @@ class StdoutLink:
         self._transport: asyncio.WriteTransport | None = None
         self._protocol: _WriteProtocol | None = None
         self.on_abort: Any = None
+        self.on_lost: Any = None
+        """Called once if the reader of stdout goes away."""
 
     async def open(self) -> None:
         _widen_pipe(self._fd)
@@ -91,7 +99,7 @@ class StdoutLink:
             log.debug("stdout cannot be polled; writing it with blocking writes")
             return
         loop = asyncio.get_running_loop()
-        pipe = os.fdopen(os.dup(self._fd), "wb", buffering=0)
+        pipe = loop_pipe(os.dup(self._fd), "wb", loop)
         try:
             transport, protocol = await loop.connect_write_pipe(_WriteProtocol, pipe)
         except (ValueError, OSError):
@@ -99,6 +107,11 @@ class StdoutLink:
             log.debug("stdout is not a pipe; writing it with blocking writes")
             return
         self._transport, self._protocol = transport, protocol
+        protocol.on_lost = self._lost
+
+    def _lost(self) -> None:
+        if self.on_lost is not None:
+            self.on_lost()
 
     async def send(self, frames: list[bytes]) -> None:
         if self._transport is None:
@@ -127,7 +140,8 @@ class StdoutLink:
     def abort(self) -> None:
         if self.on_abort is not None:
             self.on_abort()
-        if self._transport is not None:
+        # Aborting a transport that is already closing would report its loss twice.
+        if self._transport is not None and not self._transport.is_closing():
             self._transport.abort()
 
     async def close(self) -> None:
@@ -174,7 +188,7 @@ async def open_stdin(fd: int, limit: int) -> asyncio.StreamReader:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=limit)
     if _pollable(fd, selectors.EVENT_READ):
-        pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
+        pipe = loop_pipe(os.dup(fd), "rb", loop)
         try:
             await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
             return reader
@@ -224,6 +238,7 @@ class StdioListener:
         conn = await self.kernel.open_connection("stdio", link, "stdio")
         self.connection = conn
         link.on_abort = conn.stop_reading
+        link.on_lost = lambda: conn.abort("stdout closed")
         source = LineSource(lambda: reader.read(CHUNK_SIZE), self.kernel.settings.max_message_bytes)
         self._task = asyncio.get_running_loop().create_task(
             self._serve(conn, source), name="kernel-stdio"

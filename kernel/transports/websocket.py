@@ -1,8 +1,12 @@
 """One JSON-RPC connection over a websocket: text frames in, text frames out.
 
-Each text frame carries one message. A binary frame closes the connection
-with 1003 (unsupported data); a frame over ``kernel.max_message_bytes``
-closes it with 1009 (message too big); both reasons are logged. aiohttp
+Only ``GET`` upgrades. Each text frame carries one message. A binary frame
+closes the connection with 1003 (unsupported data); a message of more than
+``kernel.max_message_bytes`` bytes closes it with 1009 (message too big),
+one of exactly that size is served, as on stdio; both refusals are logged.
+A client whose ``initialize`` has not succeeded within
+``kernel.handshake_timeout_seconds`` of the upgrade is closed with 1008
+(policy violation), so an idle socket cannot hold a connection slot. aiohttp
 answers pings and, with ``kernel.websocket_heartbeat_seconds``, sends its
 own and drops a peer that stops answering them.
 
@@ -23,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..framing import NEED_MORE, NeedMore, Oversized
+from .http_protocol import GuardedRequestHandler
 
 if TYPE_CHECKING:
+    from ..connection import Connection
     from ..runtime import Kernel
 
 __all__ = ["WebSocketLink", "WebSocketSource", "serve_websocket", "text_frame"]
@@ -138,9 +144,10 @@ class WebSocketSource:
     """:class:`~kernel.framing.FrameSource` of a websocket's text frames."""
 
     def __init__(self, ws: web.WebSocketResponse, limit: int, peer: str) -> None:
+        # aiohttp enforces the limit before buffering a frame (see serve_websocket).
         self.limit = limit
+        self.peer = peer
         self._ws = ws
-        self._peer = peer
         self._frame: str | None = None
         self.end_reason = "client closed"
 
@@ -162,7 +169,7 @@ class WebSocketSource:
             self.end_reason = "binary frame"
             log.warning(
                 "websocket %s sent a binary frame (%d bytes); closing with 1003",
-                self._peer,
+                self.peer,
                 len(message.data),
             )
             await ws.close(
@@ -172,8 +179,16 @@ class WebSocketSource:
             return False
         if kind is WSMsgType.ERROR:
             code = getattr(message.data, "code", WSCloseCode.ABNORMAL_CLOSURE)
+            if code == WSCloseCode.MESSAGE_TOO_BIG:
+                # aiohttp's text quotes its own limit, which is ours + 1.
+                self.end_reason = (
+                    f"closed with 1009: a message exceeded kernel.max_message_bytes "
+                    f"({self.limit} bytes)"
+                )
+                log.warning("websocket %s %s", self.peer, self.end_reason)
+                return False
             self.end_reason = f"closed with {int(code)}: {message.data}"
-            log.warning("websocket %s closed with %d: %s", self._peer, code, message.data)
+            log.warning("websocket %s closed with %d: %s", self.peer, code, message.data)
             return False
         return False  # CLOSE, CLOSING, CLOSED
 
@@ -183,21 +198,33 @@ async def serve_websocket(
 ) -> web.StreamResponse:
     """Upgrade ``request`` and serve one connection on it until either side ends."""
     settings = kernel.settings
+    if request.method != "GET":
+        # aiohttp would upgrade any method; RFC 6455 upgrades only GET.
+        return web.Response(status=405, text="websocket upgrades use GET", headers={"Allow": "GET"})
     ws = web.WebSocketResponse(
         timeout=_CLOSE_TIMEOUT,
         heartbeat=settings.websocket_heartbeat_seconds or None,
-        max_msg_size=settings.max_message_bytes,
+        # aiohttp refuses a frame whose length is >= max_msg_size; ours is
+        # the largest accepted size, as on stdio.
+        max_msg_size=settings.max_message_bytes + 1,
         compress=False,
     )
     if not ws.can_prepare(request).ok:
         return web.Response(status=400, text="expected a websocket upgrade request")
     await ws.prepare(request)
+    guard = request.protocol if isinstance(request.protocol, GuardedRequestHandler) else None
+    if guard is not None:
+        guard.watch_websocket(ws)
     peer = _peer_name(request, transport)
     link = WebSocketLink(ws, request, settings.send_timeout_seconds)
     conn = await kernel.open_connection(transport, link, peer)
     link.on_abort = conn.stop_reading
     log.info("connection %s opened from %s (%s)", conn.id, peer, subject)
     source = WebSocketSource(ws, settings.max_message_bytes, peer)
+    deadline = asyncio.get_running_loop().create_task(
+        _require_initialize(ws, conn, source, guard, settings.handshake_timeout_seconds),
+        name=f"kernel-handshake-deadline-{conn.id}",
+    )
     try:
         reason = await conn.run(source)
         if reason == "eof":
@@ -206,11 +233,45 @@ async def serve_websocket(
         # cannot reach a closed socket, so only shutdown gets a grace period.
         await conn.close(0.0 if reason != "stopped" else settings.shutdown_grace_seconds, reason)
     finally:
+        deadline.cancel()
         if not conn.closing:
             await conn.close(0.0, "handler ended")
         await conn.wait_closed()
     log.info("connection %s from %s ended: %s", conn.id, peer, reason)
     return ws
+
+
+async def _require_initialize(
+    ws: web.WebSocketResponse,
+    conn: Connection,
+    source: WebSocketSource,
+    guard: GuardedRequestHandler | None,
+    seconds: float,
+) -> None:
+    """Close the websocket if ``initialize`` has not succeeded ``seconds`` after the upgrade.
+
+    Without this, a client could open websockets and never speak, each one
+    holding a connection slot and a file descriptor for as long as it likes.
+    """
+    await asyncio.sleep(seconds)
+    if conn.initialized or conn.closing or ws.closed:
+        return
+    source.end_reason = f"no initialize within {seconds:g} s"
+    log.warning(
+        "websocket %s (connection %s) sent no successful initialize within %g s "
+        "(kernel.handshake_timeout_seconds); closing with 1008",
+        source.peer,
+        conn.id,
+        seconds,
+    )
+    if guard is not None:
+        # The reader is waiting in receive(): aiohttp then closes without
+        # waiting for the peer's close frame.
+        guard.close_unanswered()
+    await ws.close(
+        code=WSCloseCode.POLICY_VIOLATION,
+        message=b"no initialize request within the handshake timeout",
+    )
 
 
 def _peer_name(request: web.Request, transport: str) -> str:

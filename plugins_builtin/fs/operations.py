@@ -15,7 +15,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from kernel import atomic_write
 
@@ -33,11 +33,13 @@ from .errors import (
 from .types import FsGetMetadataResponse, FsReadDirectoryEntry
 
 __all__ = [
+    "check_removable",
     "copy",
     "create_directory",
     "get_metadata",
     "read_directory",
     "read_file",
+    "removal_target",
     "remove",
     "write_file",
 ]
@@ -60,12 +62,13 @@ def _mib(size: int) -> str:
 def read_file(path: str, limit: int) -> str:
     """The file's bytes, base64-encoded; regular files up to ``limit`` bytes only.
 
-    Opened non-blocking and checked with ``fstat`` first, so a FIFO or a
-    device is refused instead of hanging the worker.
+    Opened and read non-blocking: a FIFO or a device is refused after
+    ``fstat``, and a "regular" file whose read would wait (``/proc/kmsg``
+    once drained) is refused instead of holding a thread for good.
     """
     with _os_errors(path):
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with open(fd, "rb", closefd=True) as handle:
+        try:
             info = os.fstat(fd)
             if stat.S_ISDIR(info.st_mode):
                 raise fs_error(IS_A_DIRECTORY, path)
@@ -73,12 +76,35 @@ def read_file(path: str, limit: int) -> str:
                 raise fs_error(UNSUPPORTED_TYPE, path, "not a regular file")
             if info.st_size > limit:
                 raise _too_large(path, info.st_size, limit)
-            os.set_blocking(fd, True)
-            data = handle.read(limit + 1)
-    if len(data) > limit:  # it grew while we read
-        raise _too_large(path, len(data), limit)
+            data = _read_all(fd, path, info.st_size, limit)
+        finally:
+            os.close(fd)
     # One encoded copy; the raw bytes are released when we return.
     return base64.b64encode(data).decode("ascii")
+
+
+def _read_all(fd: int, path: str, expected: int, limit: int) -> memoryview:
+    """Read to EOF into one buffer sized from ``fstat`` (grown if the file is longer)."""
+    buffer = bytearray(min(expected, limit) + 1)  # +1 sees growth past the size
+    view = memoryview(buffer)
+    filled = 0
+    while True:
+        if filled == len(buffer):
+            if filled > limit:  # it grew while we read
+                raise _too_large(path, filled, limit)
+            view.release()
+            buffer.extend(bytes(min(max(filled, 1 << 16), limit + 1 - filled)))
+            view = memoryview(buffer)
+        try:
+            count = os.readv(fd, [view[filled:]])
+        except BlockingIOError:
+            view.release()
+            raise fs_error(
+                UNSUPPORTED_TYPE, path, "reading it would block: not an ordinary file"
+            ) from None
+        if count == 0:
+            return view[:filled]
+        filled += count
 
 
 def _too_large(path: str, size: int, limit: int) -> Exception:
@@ -97,7 +123,9 @@ def write_file(path: str, data_base64: str, limit: int, umask: int, durable: boo
     A reader sees the old content or the new, never a mix; a crash leaves
     the old file (and, at worst, a hidden ``.name.*.tmp`` beside it). A
     symlink is followed: its target is replaced, the link stays. The mode
-    of an existing file is kept; a new file gets ``0666 & ~umask``.
+    of an existing file is kept; a new file gets ``0666 & ~umask``. Only
+    regular files are replaced: a directory, FIFO, socket or device in the
+    way is refused, never renamed over.
     """
     if len(data_base64) // 4 * 3 > limit + 2:
         raise _too_large(path, len(data_base64) // 4 * 3, limit)
@@ -110,13 +138,33 @@ def write_file(path: str, data_base64: str, limit: int, umask: int, durable: boo
     target = os.path.realpath(path) if os.path.islink(path) else path
     with _os_errors(path):
         try:
-            mode = stat.S_IMODE(os.stat(target).st_mode)
-            if os.path.isdir(target):
-                raise fs_error(IS_A_DIRECTORY, path)
+            info = os.stat(target)
         except (FileNotFoundError, NotADirectoryError):  # _parent names the culprit
             mode = 0o666 & ~umask
+        else:
+            if stat.S_ISDIR(info.st_mode):
+                raise fs_error(IS_A_DIRECTORY, path)
+            if not stat.S_ISREG(info.st_mode):
+                raise fs_error(
+                    UNSUPPORTED_TYPE,
+                    path,
+                    f"a {_kind(info.st_mode)} is never replaced; only regular files are written",
+                )
+            mode = stat.S_IMODE(info.st_mode)
         _parent(target)  # names a missing or non-directory parent
         atomic_write(target, data, mode, durable)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
 
 
 def _parent(path: str) -> tuple[str, str]:
@@ -129,14 +177,38 @@ def _parent(path: str) -> tuple[str, str]:
 
 
 def create_directory(path: str, recursive: bool) -> None:
-    """``mkdir -p`` when recursive (an existing directory is fine), else ``mkdir``."""
+    """``mkdir -p`` when recursive (an existing directory is fine), else ``mkdir``.
+
+    Missing parents are created in a loop, not by recursion, so any depth
+    the OS accepts works; a path the OS refuses is an OS error. If creating
+    fails half way, the directories this call created are removed again.
+    """
     with _os_errors(path):
-        if recursive:
-            if os.path.isdir(path):
-                return
-            os.makedirs(path)
-        else:
+        if not recursive:
             os.mkdir(path)
+            return
+        missing: list[str] = []
+        current = path
+        while not os.path.isdir(current):
+            missing.append(current)
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current = parent
+        created: list[str] = []
+        try:
+            for directory in reversed(missing):
+                try:
+                    os.mkdir(directory)
+                    created.append(directory)
+                except FileExistsError:
+                    if not os.path.isdir(directory):
+                        raise
+        except OSError:
+            for directory in reversed(created):
+                with contextlib.suppress(OSError):
+                    os.rmdir(directory)
+            raise
 
 
 def get_metadata(path: str) -> FsGetMetadataResponse:
@@ -179,16 +251,48 @@ def read_directory(path: str) -> list[FsReadDirectoryEntry]:
     return entries
 
 
-def remove(path: str, recursive: bool, force: bool) -> None:
+def removal_target(path: str) -> str:
+    """The path ``fs/remove`` acts on: every component resolved but the last.
+
+    Trailing slashes are dropped first, so ``link/`` names the link itself;
+    a final ``.`` or ``..`` is resolved too (``/tmp/..`` is ``/``). Every
+    guard is applied to this path, and the removal uses it, so no spelling
+    can slip past a guard.
+    """
+    stripped = path.rstrip("/") or "/"
+    head, tail = os.path.split(stripped)
+    if tail in ("", ".", ".."):
+        return os.path.realpath(stripped)
+    return os.path.join(os.path.realpath(head), tail)
+
+
+def check_removable(target: str, protected: Iterable[str]) -> None:
+    """Refuse the filesystem root, and any ``protected`` path or its ancestors."""
+    if os.path.dirname(target) == target:
+        raise bad_param("path", "refusing to remove the filesystem root")
+    inside = target.rstrip(os.sep) + os.sep
+    for keep in protected:
+        if keep == target or keep.startswith(inside):
+            what = "is" if keep == target else "contains"
+            raise bad_param(
+                "path",
+                f"refusing to remove {target}: it {what} the home directory {keep} "
+                "(set plugins.fs.allow_remove_home = true to allow it)",
+            )
+
+
+def remove(path: str, recursive: bool, force: bool, protected: Iterable[str] = ()) -> None:
     """Remove a file, a symlink (never its target) or a directory.
 
     ``force`` makes a missing path a success; ``recursive`` allows a
-    non-empty directory. The filesystem root is never removed.
+    non-empty directory. The filesystem root is never removed, nor a
+    ``protected`` directory or anything containing one (see
+    :func:`removal_target` for how the path is resolved first).
     """
-    if os.path.dirname(path) == path:
-        raise bad_param("path", "refusing to remove the filesystem root")
+    target = removal_target(path)
+    check_removable(target, protected)
     try:
-        info = os.lstat(path)
+        info = os.lstat(target)
     except FileNotFoundError:
         if force:
             return
@@ -198,11 +302,11 @@ def remove(path: str, recursive: bool, force: bool) -> None:
     with _os_errors(path):
         if stat.S_ISDIR(info.st_mode):
             if recursive:
-                shutil.rmtree(path)
+                shutil.rmtree(target)
             else:
-                os.rmdir(path)
+                os.rmdir(target)
         else:
-            os.unlink(path)
+            os.unlink(target)
 
 
 def copy(source: str, destination: str, recursive: bool) -> None:
@@ -272,17 +376,21 @@ def _copy_link(source: str, destination: str) -> None:
 
 
 def _copy_tree(source: str, destination: str) -> None:
-    os.mkdir(destination)
-    shutil.copymode(source, destination)
-    with os.scandir(source) as children:
-        for child in children:
-            target = os.path.join(destination, child.name)
-            if child.is_symlink():
-                os.symlink(os.readlink(child.path), target)
-            elif child.is_dir(follow_symlinks=False):
-                _copy_tree(child.path, target)
-            elif child.is_file(follow_symlinks=False):
-                shutil.copyfile(child.path, target)
-                shutil.copymode(child.path, target)
-            else:
-                log.debug("fs/copy: skipped %s (not a file, directory or symlink)", child.path)
+    # A work list, not recursion: any depth the OS allows is copied.
+    pending = [(source, destination)]
+    while pending:
+        source, destination = pending.pop()
+        os.mkdir(destination)
+        shutil.copymode(source, destination)
+        with os.scandir(source) as children:
+            for child in children:
+                target = os.path.join(destination, child.name)
+                if child.is_symlink():
+                    os.symlink(os.readlink(child.path), target)
+                elif child.is_dir(follow_symlinks=False):
+                    pending.append((child.path, target))
+                elif child.is_file(follow_symlinks=False):
+                    shutil.copyfile(child.path, target)
+                    shutil.copymode(child.path, target)
+                else:
+                    log.debug("fs/copy: skipped %s (not a file, directory or symlink)", child.path)

@@ -1,8 +1,10 @@
 """The ``fs`` plugin: hooks, settings and the ``fs/*`` handlers.
 
-Handlers run the blocking work of :mod:`.operations` in worker threads
-(``asyncio.to_thread``), so a slow disk or a 64 MiB file never stalls other
-requests or connections.
+Handlers run the blocking work of :mod:`.operations` in the kernel's
+blocking pool (:mod:`kernel.blocking`): a slow disk or a 64 MiB file never
+stalls other requests, one connection holds at most its share of the
+threads, and a call that hangs (a device-like file, a dead network mount)
+is answered with an error after ``operation_timeout_seconds``.
 """
 
 from __future__ import annotations
@@ -10,33 +12,43 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 
-from kernel import Connection, Kernel, PluginConfig, Registrar, RequestContext, hookimpl
+from kernel import Connection, Kernel, PluginConfig, RequestContext, hookimpl, method, notification
+from kernel.blocking import BlockingTimeout
 
 from . import operations
 from .errors import IO_ERROR, TOO_MANY_WATCHES, bad_param, from_os_error, fs_error
 from .types import (
-    Empty,
     FsChangedNotification,
     FsCopyParams,
+    FsCopyResponse,
     FsCreateDirectoryParams,
+    FsCreateDirectoryResponse,
+    FsGetMetadataParams,
     FsGetMetadataResponse,
-    FsPathParams,
+    FsReadDirectoryParams,
     FsReadDirectoryResponse,
+    FsReadFileParams,
     FsReadFileResponse,
     FsRemoveParams,
+    FsRemoveResponse,
     FsUnwatchParams,
+    FsUnwatchResponse,
     FsWatchParams,
     FsWatchResponse,
     FsWriteFileParams,
+    FsWriteFileResponse,
 )
 from .watch import WatchService
 
 __all__ = ["FsPlugin", "FsSettings"]
 
 MIB = 1 << 20
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -48,6 +60,11 @@ class FsSettings:
     watch_coalesce_ms: int = 100
     durable_writes: bool = True
     max_watches_per_connection: int = 256
+    # A disk call still running after this long is answered with -32018.
+    operation_timeout_seconds: float = 120.0
+    # fs/remove refuses the server's home and the user's home (and their
+    # ancestors) unless this is true; the filesystem root is always refused.
+    allow_remove_home: bool = False
 
 
 def _current_umask() -> int:
@@ -61,13 +78,28 @@ def _canonical(path: str) -> str:
     return os.path.realpath(path)
 
 
+def _protected_homes(kernel: Kernel) -> tuple[str, ...]:
+    """The server's home and the user's home, resolved (absent ones too)."""
+    homes = {os.path.realpath(kernel.home)}
+    user_home = os.path.expanduser("~")
+    if os.path.isabs(user_home):
+        homes.add(os.path.realpath(user_home))
+    return tuple(sorted(homes))
+
+
 class FsPlugin:
     """Serves the filesystem method family and ``fs/changed``."""
+
+    changed = notification("fs/changed", FsChangedNotification)
 
     def __init__(self) -> None:
         self.settings = FsSettings()
         self.umask = 0o022
         self.watches: WatchService | None = None
+        self.protected: tuple[str, ...] = ()
+        self.kernel: Kernel | None = None
+        # Watches being set up, per connection id: counted against the limit.
+        self._reserved: dict[int, int] = {}
 
     @hookimpl
     def kernel_configure(self, kernel: Kernel, config: PluginConfig) -> None:
@@ -87,34 +119,12 @@ class FsPlugin:
             raise config.error("watch_coalesce_ms", "must not be negative")
         if settings.max_watches_per_connection < 1:
             raise config.error("max_watches_per_connection", "must be at least 1")
+        if settings.operation_timeout_seconds <= 0:
+            raise config.error("operation_timeout_seconds", "must be positive")
         self.settings = settings
         self.umask = _current_umask()
-
-    @hookimpl
-    def kernel_register(self, registrar: Registrar) -> None:
-        method = registrar.method
-        method("fs/readFile", self.read_file, params=FsPathParams, result=FsReadFileResponse)
-        method("fs/writeFile", self.write_file, params=FsWriteFileParams, result=Empty)
-        method(
-            "fs/createDirectory",
-            self.create_directory,
-            params=FsCreateDirectoryParams,
-            result=Empty,
-        )
-        method(
-            "fs/getMetadata", self.get_metadata, params=FsPathParams, result=FsGetMetadataResponse
-        )
-        method(
-            "fs/readDirectory",
-            self.read_directory,
-            params=FsPathParams,
-            result=FsReadDirectoryResponse,
-        )
-        method("fs/remove", self.remove, params=FsRemoveParams, result=Empty)
-        method("fs/copy", self.copy, params=FsCopyParams, result=Empty)
-        method("fs/watch", self.watch, params=FsWatchParams, result=FsWatchResponse)
-        method("fs/unwatch", self.unwatch, params=FsUnwatchParams, result=Empty)
-        registrar.notification("fs/changed", params=FsChangedNotification)
+        self.kernel = kernel
+        self.protected = () if settings.allow_remove_home else _protected_homes(kernel)
 
     @hookimpl
     def kernel_startup(self, kernel: Kernel) -> None:
@@ -133,15 +143,39 @@ class FsPlugin:
 
     # -- handlers ---------------------------------------------------------------
 
-    async def read_file(self, params: FsPathParams, ctx: RequestContext) -> FsReadFileResponse:
-        data = await asyncio.to_thread(
-            operations.read_file, params.path, self.settings.max_file_bytes
+    async def _disk(self, ctx: RequestContext, path: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in the blocking pool on the caller's share, with the deadline."""
+        assert self.kernel is not None
+        timeout = self.settings.operation_timeout_seconds
+        try:
+            return await self.kernel.blocking.run(ctx.connection, fn, *args, timeout=timeout)
+        except BlockingTimeout as exc:
+            outcome = (
+                "it may still complete" if exc.started else "it was not started (no free thread)"
+            )
+            raise fs_error(
+                IO_ERROR,
+                path,
+                f"timed out after {timeout:g} s (plugins.fs.operation_timeout_seconds); {outcome}",
+            ) from None
+        except RecursionError:
+            raise fs_error(IO_ERROR, path, "the directory tree is too deep") from None
+
+    @method("fs/readFile")
+    async def read_file(self, params: FsReadFileParams, ctx: RequestContext) -> FsReadFileResponse:
+        data = await self._disk(
+            ctx, params.path, operations.read_file, params.path, self.settings.max_file_bytes
         )
         return FsReadFileResponse(data)
 
-    async def write_file(self, params: FsWriteFileParams, ctx: RequestContext) -> Empty:
+    @method("fs/writeFile")
+    async def write_file(
+        self, params: FsWriteFileParams, ctx: RequestContext
+    ) -> FsWriteFileResponse:
         settings = self.settings
-        await asyncio.to_thread(
+        await self._disk(
+            ctx,
+            params.path,
             operations.write_file,
             params.path,
             params.data_base64,
@@ -149,42 +183,59 @@ class FsPlugin:
             self.umask,
             settings.durable_writes,
         )
-        return Empty()
+        return FsWriteFileResponse()
 
-    async def create_directory(self, params: FsCreateDirectoryParams, ctx: RequestContext) -> Empty:
+    @method("fs/createDirectory")
+    async def create_directory(
+        self, params: FsCreateDirectoryParams, ctx: RequestContext
+    ) -> FsCreateDirectoryResponse:
         recursive = True if params.recursive is None else params.recursive
-        await asyncio.to_thread(operations.create_directory, params.path, recursive)
-        return Empty()
+        await self._disk(ctx, params.path, operations.create_directory, params.path, recursive)
+        return FsCreateDirectoryResponse()
 
+    @method("fs/getMetadata")
     async def get_metadata(
-        self, params: FsPathParams, ctx: RequestContext
+        self, params: FsGetMetadataParams, ctx: RequestContext
     ) -> FsGetMetadataResponse:
-        return await asyncio.to_thread(operations.get_metadata, params.path)
+        return await self._disk(ctx, params.path, operations.get_metadata, params.path)
 
+    @method("fs/readDirectory")
     async def read_directory(
-        self, params: FsPathParams, ctx: RequestContext
+        self, params: FsReadDirectoryParams, ctx: RequestContext
     ) -> FsReadDirectoryResponse:
-        entries = await asyncio.to_thread(operations.read_directory, params.path)
+        entries = await self._disk(ctx, params.path, operations.read_directory, params.path)
         return FsReadDirectoryResponse(entries)
 
-    async def remove(self, params: FsRemoveParams, ctx: RequestContext) -> Empty:
+    @method("fs/remove")
+    async def remove(self, params: FsRemoveParams, ctx: RequestContext) -> FsRemoveResponse:
         recursive = True if params.recursive is None else params.recursive
         force = True if params.force is None else params.force
-        await asyncio.to_thread(operations.remove, params.path, recursive, force)
-        return Empty()
-
-    async def copy(self, params: FsCopyParams, ctx: RequestContext) -> Empty:
-        await asyncio.to_thread(
-            operations.copy, params.source_path, params.destination_path, params.recursive
+        await self._disk(
+            ctx, params.path, operations.remove, params.path, recursive, force, self.protected
         )
-        return Empty()
+        return FsRemoveResponse()
 
+    @method("fs/copy")
+    async def copy(self, params: FsCopyParams, ctx: RequestContext) -> FsCopyResponse:
+        await self._disk(
+            ctx,
+            params.source_path,
+            operations.copy,
+            params.source_path,
+            params.destination_path,
+            params.recursive,
+        )
+        return FsCopyResponse()
+
+    @method("fs/watch")
     async def watch(self, params: FsWatchParams, ctx: RequestContext) -> FsWatchResponse:
         assert self.watches is not None
-        if (ctx.connection.id, params.watch_id) in self.watches.watches:
+        conn = ctx.connection
+        if (conn.id, params.watch_id) in self.watches.watches:
             raise bad_param("watchId", f"already in use on this connection: {params.watch_id!r}")
         limit = self.settings.max_watches_per_connection
-        if self.watches.count(ctx.connection) >= limit:
+        # Count watches being set up too: pipelined calls cannot overshoot.
+        if self.watches.count(conn) + self._reserved.get(conn.id, 0) >= limit:
             raise fs_error(
                 TOO_MANY_WATCHES,
                 params.path,
@@ -192,25 +243,36 @@ class FsPlugin:
                 "(plugins.fs.max_watches_per_connection)",
                 limit=limit,
             )
-        target: str = await asyncio.to_thread(_canonical, params.path)
-        # Re-check: another request of this connection may have taken the id meanwhile.
-        if (ctx.connection.id, params.watch_id) in self.watches.watches:
-            raise bad_param("watchId", f"already in use on this connection: {params.watch_id!r}")
+        self._reserved[conn.id] = self._reserved.get(conn.id, 0) + 1
         try:
-            self.watches.add(ctx.connection, params.watch_id, target)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EMFILE):
-                raise fs_error(
-                    IO_ERROR,
-                    target,
-                    "inotify limit reached; raise fs.inotify.max_user_watches or "
-                    "max_user_instances",
-                ) from None
-            raise from_os_error(exc, target) from None
+            target: str = await self._disk(ctx, params.path, _canonical, params.path)
+            # Re-check: another request of this connection may have taken the id meanwhile.
+            if (conn.id, params.watch_id) in self.watches.watches:
+                raise bad_param(
+                    "watchId", f"already in use on this connection: {params.watch_id!r}"
+                )
+            try:
+                self.watches.add(conn, params.watch_id, target)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EMFILE):
+                    raise fs_error(
+                        IO_ERROR,
+                        target,
+                        "inotify limit reached; raise fs.inotify.max_user_watches or "
+                        "max_user_instances",
+                    ) from None
+                raise from_os_error(exc, target) from None
+        finally:
+            left = self._reserved[conn.id] - 1
+            if left:
+                self._reserved[conn.id] = left
+            else:
+                del self._reserved[conn.id]
         return FsWatchResponse(target)  # type: ignore[arg-type]
 
-    def unwatch(self, params: FsUnwatchParams, ctx: RequestContext) -> Empty:
+    @method("fs/unwatch")
+    def unwatch(self, params: FsUnwatchParams, ctx: RequestContext) -> FsUnwatchResponse:
         # Like the reference, an unknown id is not an error.
         assert self.watches is not None
         self.watches.remove(ctx.connection, params.watch_id)
-        return Empty()
+        return FsUnwatchResponse()

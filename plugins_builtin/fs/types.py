@@ -11,33 +11,77 @@ import attrs
 from kernel import AbsolutePath
 
 __all__ = [
-    "Empty",
     "FsChangedNotification",
     "FsCopyParams",
+    "FsCopyResponse",
     "FsCreateDirectoryParams",
+    "FsCreateDirectoryResponse",
+    "FsGetMetadataParams",
     "FsGetMetadataResponse",
-    "FsPathParams",
     "FsReadDirectoryEntry",
+    "FsReadDirectoryParams",
     "FsReadDirectoryResponse",
+    "FsReadFileParams",
     "FsReadFileResponse",
     "FsRemoveParams",
+    "FsRemoveResponse",
     "FsUnwatchParams",
+    "FsUnwatchResponse",
     "FsWatchParams",
     "FsWatchResponse",
     "FsWriteFileParams",
+    "FsWriteFileResponse",
 ]
 
 
-@attrs.frozen
-class Empty:
-    """The ``{}`` result of methods that only succeed or fail."""
+# Every method has its own params and response type, named after it as in
+# the reference, so the generated schema names match the reference's.
 
 
 @attrs.frozen
-class FsPathParams:
-    """``fs/readFile``, ``fs/getMetadata`` and ``fs/readDirectory`` take one path."""
+class FsReadFileParams:
+    """The file to read."""
 
     path: AbsolutePath
+
+
+@attrs.frozen
+class FsGetMetadataParams:
+    """The path to describe."""
+
+    path: AbsolutePath
+
+
+@attrs.frozen
+class FsReadDirectoryParams:
+    """The directory to list."""
+
+    path: AbsolutePath
+
+
+@attrs.frozen
+class FsWriteFileResponse:
+    """``{}``: the file was written."""
+
+
+@attrs.frozen
+class FsCreateDirectoryResponse:
+    """``{}``: the directory exists."""
+
+
+@attrs.frozen
+class FsRemoveResponse:
+    """``{}``: the path is gone."""
+
+
+@attrs.frozen
+class FsCopyResponse:
+    """``{}``: the copy is complete."""
+
+
+@attrs.frozen
+class FsUnwatchResponse:
+    """``{}``: the watch is stopped (or never existed)."""
 
 
 @attrs.frozen

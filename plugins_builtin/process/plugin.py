@@ -16,7 +16,15 @@ from typing import Any
 
 import attrs
 
-from kernel import Connection, PluginConfig, Registrar, RequestContext, RpcError, hookimpl
+from kernel import (
+    Connection,
+    PluginConfig,
+    RequestContext,
+    RpcError,
+    hookimpl,
+    method,
+    notification,
+)
 
 from .checks import (
     TOO_MANY_PROCESSES,
@@ -27,26 +35,34 @@ from .checks import (
     check_size,
     spawn_failed,
 )
-from .runner import DRAIN_SECONDS, RunningProcess, SpawnRequest, merged_env
+from .runner import RunningProcess, SpawnRequest, merged_env
 from .types import (
-    CommandExecOutputDelta,
+    CommandExecOutputDeltaNotification,
     CommandExecParams,
     CommandExecResizeParams,
+    CommandExecResizeResponse,
     CommandExecResponse,
     CommandExecTerminateParams,
+    CommandExecTerminateResponse,
     CommandExecWriteParams,
-    Empty,
-    ProcessExited,
+    CommandExecWriteResponse,
+    ProcessExitedNotification,
     ProcessKillParams,
-    ProcessOutputDelta,
+    ProcessKillResponse,
+    ProcessOutputDeltaNotification,
     ProcessResizePtyParams,
+    ProcessResizePtyResponse,
     ProcessSpawnParams,
+    ProcessSpawnResponse,
     ProcessWriteStdinParams,
+    ProcessWriteStdinResponse,
 )
 
 __all__ = ["ProcessPlugin", "ProcessSettings"]
 
 log = logging.getLogger("plugins.process")
+# How long a closing connection waits for its killed processes to be reaped.
+_CLOSE_WAIT_SECONDS = 1.0
 
 
 @attrs.frozen
@@ -92,6 +108,10 @@ def _text(data: bytes) -> str:
 class ProcessPlugin:
     """Runs commands for clients; see docs/process.md."""
 
+    exec_output = notification("command/exec/outputDelta", CommandExecOutputDeltaNotification)
+    process_output = notification("process/outputDelta", ProcessOutputDeltaNotification)
+    process_exited = notification("process/exited", ProcessExitedNotification)
+
     def __init__(self) -> None:
         self.settings = ProcessSettings()
 
@@ -107,31 +127,6 @@ class ProcessPlugin:
         self.settings = settings
 
     @hookimpl
-    def kernel_register(self, registrar: Registrar) -> None:
-        method = registrar.method
-        method("command/exec", self.exec, params=CommandExecParams, result=CommandExecResponse)
-        method("command/exec/write", self.exec_write, params=CommandExecWriteParams, result=Empty)
-        method(
-            "command/exec/resize", self.exec_resize, params=CommandExecResizeParams, result=Empty
-        )
-        method(
-            "command/exec/terminate",
-            self.exec_terminate,
-            params=CommandExecTerminateParams,
-            result=Empty,
-        )
-        registrar.notification("command/exec/outputDelta", params=CommandExecOutputDelta)
-        for name, handler, params in (
-            ("process/spawn", self.spawn, ProcessSpawnParams),
-            ("process/writeStdin", self.spawn_write, ProcessWriteStdinParams),
-            ("process/resizePty", self.spawn_resize, ProcessResizePtyParams),
-            ("process/kill", self.spawn_kill, ProcessKillParams),
-        ):
-            method(name, handler, params=params, result=Empty, experimental=True)
-        registrar.notification("process/outputDelta", params=ProcessOutputDelta)
-        registrar.notification("process/exited", params=ProcessExited)
-
-    @hookimpl
     async def kernel_connection_closed(self, connection: Connection) -> None:
         jobs = connection.state.get("process")
         if not isinstance(jobs, _Jobs) or not jobs.running:
@@ -140,9 +135,17 @@ class ProcessPlugin:
         for process in running:
             process.kill()
         log.info("connection %s closed: killed %d process group(s)", connection.id, len(running))
-        # Reap them, so nothing is left behind as a zombie or an orphan.
+        # Reap them, so nothing is left behind as a zombie or an orphan. Their
+        # groups are dead, so this is quick; one whose output a runaway
+        # descendant still holds finishes reaping in the background.
         waits = [asyncio.ensure_future(p.wait()) for p in running]
-        await asyncio.wait(waits, timeout=DRAIN_SECONDS + 1)
+        _, slow = await asyncio.wait(waits, timeout=_CLOSE_WAIT_SECONDS)
+        if slow:
+            log.info(
+                "connection %s closed: %d process(es) still draining output in the background",
+                connection.id,
+                len(slow),
+            )
         for watcher in list(jobs.watchers):
             watcher.cancel()
 
@@ -199,6 +202,7 @@ class ProcessPlugin:
 
     # -- command/exec ------------------------------------------------------------------
 
+    @method("command/exec")
     async def exec(self, params: CommandExecParams, ctx: RequestContext) -> CommandExecResponse:
         if params.timeout_ms is not None and params.disable_timeout:
             raise bad_param("timeoutMs", "cannot be set together with disableTimeout")
@@ -227,13 +231,13 @@ class ProcessPlugin:
         conn = ctx.connection
 
         async def sink(stream: str, chunk: bytes, cap_reached: bool) -> None:
-            note = CommandExecOutputDelta(
+            note = CommandExecOutputDeltaNotification(
                 process_id or "",
                 stream,  # type: ignore[arg-type]
                 base64.b64encode(chunk).decode(),
                 cap_reached,
             )
-            await conn.notify("command/exec/outputDelta", note)
+            await conn.notify(self.exec_output, note)
 
         process = RunningProcess(request, sink)
         await self._start(jobs, process, request.argv[0])
@@ -245,7 +249,7 @@ class ProcessPlugin:
             if not process.finished:  # the request was cancelled: take the child down
                 process.kill()
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(process.wait(), DRAIN_SECONDS + 1)
+                    await asyncio.wait_for(process.wait(), _CLOSE_WAIT_SECONDS)
             jobs.running.discard(process)
             if process_id is not None and jobs.exec.get(process_id) is process:
                 del jobs.exec[process_id]
@@ -259,22 +263,32 @@ class ProcessPlugin:
             raise bad_param("processId", f"no running command/exec with id {process_id!r}")
         return process
 
-    async def exec_write(self, params: CommandExecWriteParams, ctx: RequestContext) -> Empty:
+    @method("command/exec/write")
+    async def exec_write(
+        self, params: CommandExecWriteParams, ctx: RequestContext
+    ) -> CommandExecWriteResponse:
         process = self._exec_job(ctx, params.process_id)
         await self._write(process, "processId", params.delta_base64, params.close_stdin)
-        return Empty()
+        return CommandExecWriteResponse()
 
-    def exec_resize(self, params: CommandExecResizeParams, ctx: RequestContext) -> Empty:
+    @method("command/exec/resize")
+    def exec_resize(
+        self, params: CommandExecResizeParams, ctx: RequestContext
+    ) -> CommandExecResizeResponse:
         self._resize(self._exec_job(ctx, params.process_id), "processId", params.size)
-        return Empty()
+        return CommandExecResizeResponse()
 
-    def exec_terminate(self, params: CommandExecTerminateParams, ctx: RequestContext) -> Empty:
+    @method("command/exec/terminate")
+    def exec_terminate(
+        self, params: CommandExecTerminateParams, ctx: RequestContext
+    ) -> CommandExecTerminateResponse:
         self._exec_job(ctx, params.process_id).kill()
-        return Empty()
+        return CommandExecTerminateResponse()
 
     # -- process/* ---------------------------------------------------------------------
 
-    async def spawn(self, params: ProcessSpawnParams, ctx: RequestContext) -> Empty:
+    @method("process/spawn", experimental=True)
+    async def spawn(self, params: ProcessSpawnParams, ctx: RequestContext) -> ProcessSpawnResponse:
         jobs = _jobs(ctx.connection)
         handle = params.process_handle
         if handle in jobs.spawned:
@@ -287,8 +301,13 @@ class ProcessPlugin:
         conn = ctx.connection
 
         async def sink(stream: str, chunk: bytes, cap_reached: bool) -> None:
-            note = ProcessOutputDelta(handle, stream, base64.b64encode(chunk).decode(), cap_reached)  # type: ignore[arg-type]
-            await conn.notify("process/outputDelta", note)
+            note = ProcessOutputDeltaNotification(
+                handle,
+                stream,  # type: ignore[arg-type]
+                base64.b64encode(chunk).decode(),
+                cap_reached,
+            )
+            await conn.notify(self.process_output, note)
 
         process = RunningProcess(request, sink)
         await self._start(jobs, process, request.argv[0])
@@ -296,7 +315,7 @@ class ProcessPlugin:
         watcher = asyncio.get_running_loop().create_task(self._report_exit(conn, handle, process))
         jobs.watchers.add(watcher)
         watcher.add_done_callback(jobs.watchers.discard)
-        return Empty()
+        return ProcessSpawnResponse()
 
     async def _report_exit(self, conn: Connection, handle: str, process: RunningProcess) -> None:
         jobs = _jobs(conn)
@@ -307,8 +326,8 @@ class ProcessPlugin:
             if jobs.spawned.get(handle) is process:
                 del jobs.spawned[handle]
         await conn.notify(
-            "process/exited",
-            ProcessExited(
+            self.process_exited,
+            ProcessExitedNotification(
                 process_handle=handle,
                 exit_code=outcome.exit_code,
                 stdout=_text(outcome.stdout),
@@ -325,18 +344,25 @@ class ProcessPlugin:
             raise bad_param("processHandle", f"no running process with handle {handle!r}")
         return process
 
-    async def spawn_write(self, params: ProcessWriteStdinParams, ctx: RequestContext) -> Empty:
+    @method("process/writeStdin", experimental=True)
+    async def spawn_write(
+        self, params: ProcessWriteStdinParams, ctx: RequestContext
+    ) -> ProcessWriteStdinResponse:
         process = self._spawned(ctx, params.process_handle)
         await self._write(process, "processHandle", params.delta_base64, params.close_stdin)
-        return Empty()
+        return ProcessWriteStdinResponse()
 
-    def spawn_resize(self, params: ProcessResizePtyParams, ctx: RequestContext) -> Empty:
+    @method("process/resizePty", experimental=True)
+    def spawn_resize(
+        self, params: ProcessResizePtyParams, ctx: RequestContext
+    ) -> ProcessResizePtyResponse:
         self._resize(self._spawned(ctx, params.process_handle), "processHandle", params.size)
-        return Empty()
+        return ProcessResizePtyResponse()
 
-    def spawn_kill(self, params: ProcessKillParams, ctx: RequestContext) -> Empty:
+    @method("process/kill", experimental=True)
+    def spawn_kill(self, params: ProcessKillParams, ctx: RequestContext) -> ProcessKillResponse:
         self._spawned(ctx, params.process_handle).kill()
-        return Empty()
+        return ProcessKillResponse()
 
     # -- shared -----------------------------------------------------------------------
 

@@ -20,16 +20,16 @@ import errno
 import fcntl
 import logging
 import os
-import select
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 import attrs
 import ptyprocess
+
+from kernel.pipes import child_pipe, loop_pipe
 
 __all__ = [
     "DRAIN_SECONDS",
@@ -122,7 +122,8 @@ class RunningProcess:
         self._transports: list[asyncio.BaseTransport] = []
         self._stdin: asyncio.StreamWriter | None = None
         self._pty: ptyprocess.PtyProcess | None = None
-        self._stdin_closed = not request.stream_stdin
+        # A terminal is interactive by nature: its input is always open.
+        self._stdin_closed = not (request.stream_stdin or request.tty)
         self._timed_out = False
         self.pid = 0
         self._done: asyncio.Task[Outcome] | None = None
@@ -138,6 +139,7 @@ class RunningProcess:
             )
             self._pty.delayafterclose = 0
             self._pty.delayafterterminate = 0
+            os.set_blocking(self._pty.fd, False)  # writes wait on the loop, not a thread
             self.pid = self._pty.pid
         else:
             await self._start_piped()
@@ -146,42 +148,81 @@ class RunningProcess:
     async def _start_piped(self) -> None:
         # subprocess.Popen, not the event loop's subprocess support: it uses
         # vfork, which stays fast in a large server process (uvloop forks).
+        # The pipes are our own, not Popen's file objects: each parent end
+        # then has exactly one owner, its loop transport (see kernel.pipes).
         req = self.request
-        proc = subprocess.Popen(
-            req.argv,
-            cwd=req.cwd,
-            env=dict(req.env),
-            stdin=subprocess.PIPE if req.stream_stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            bufsize=0,
-        )
+        ends: dict[str, tuple[int, int]] = {"stdout": child_pipe(), "stderr": child_pipe()}
+        if req.stream_stdin:
+            ends["stdin"] = child_pipe()
+        child_ends = [ends["stdout"][1], ends["stderr"][1]]
+        ours = [ends["stdout"][0], ends["stderr"][0]]
+        if "stdin" in ends:
+            child_ends.append(ends["stdin"][0])
+            ours.append(ends["stdin"][1])
+        try:
+            proc = subprocess.Popen(
+                req.argv,
+                cwd=req.cwd,
+                env=dict(req.env),
+                stdin=ends["stdin"][0] if "stdin" in ends else subprocess.DEVNULL,
+                stdout=ends["stdout"][1],
+                stderr=ends["stderr"][1],
+                start_new_session=True,
+                bufsize=0,
+            )
+        except BaseException:
+            for fd in child_ends + ours:
+                os.close(fd)
+            raise
+        finally:
+            # The child holds its own copies now (or never started).
+            for fd in child_ends:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         self._proc, self.pid = proc, proc.pid
         loop = asyncio.get_running_loop()
+        unowned = list(ours)  # ends not yet handed to a transport
         try:
-            for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
-                self._pipes[name] = await self._read_end(pipe)
-            if proc.stdin is not None:
-                writer, protocol = await loop.connect_write_pipe(
-                    lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), proc.stdin
-                )
+            for name in ("stdout", "stderr"):
+                fd = ends[name][0]
+                unowned.remove(fd)
+                self._pipes[name] = await self._read_end(fd)
+            if "stdin" in ends:
+                fd = ends["stdin"][1]
+                unowned.remove(fd)
+                pipe = loop_pipe(fd, "wb", loop)
+                try:
+                    writer, protocol = await loop.connect_write_pipe(
+                        lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), pipe
+                    )
+                except BaseException:
+                    pipe.close()
+                    raise
                 self._stdin = asyncio.StreamWriter(writer, protocol, None, loop)
                 self._transports.append(writer)
         except BaseException:
             # Never leave a started child behind when wiring it up fails.
             _killpg(proc.pid)
+            for fd in unowned:
+                os.close(fd)
             for transport in self._transports:
                 transport.close()
             await asyncio.to_thread(proc.wait)
             raise
 
-    async def _read_end(self, pipe: Any) -> asyncio.StreamReader:
-        _widen(pipe.fileno())
+    async def _read_end(self, fd: int) -> asyncio.StreamReader:
+        """A stream over the read end ``fd``, whose ownership passes to the loop."""
+        _widen(fd)
+        loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=_CHUNK)
-        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), pipe
-        )
+        pipe = loop_pipe(fd, "rb", loop)
+        try:
+            transport, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), pipe
+            )
+        except BaseException:
+            pipe.close()
+            raise
         self._transports.append(transport)
         return reader
 
@@ -199,15 +240,14 @@ class RunningProcess:
     async def write(self, data: bytes, close: bool) -> None:
         """Write to stdin (raises ValueError when stdin is not streamed or closed)."""
         if self._stdin_closed:
-            raise ValueError(
-                "stdin is closed" if self.request.stream_stdin else "stdin is not streamed"
-            )
+            open_at_start = self.request.stream_stdin or self.request.tty
+            raise ValueError("stdin is closed" if open_at_start else "stdin is not streamed")
         if self._pty is not None:
             if data:
-                await asyncio.to_thread(_write_all, self._pty.fd, data)
+                await _write_all(self._pty.fd, data)
             if close:
                 # A terminal has no half-close: send EOF (Ctrl-D) as a shell expects.
-                await asyncio.to_thread(_write_all, self._pty.fd, bytes([4]))
+                await _write_all(self._pty.fd, bytes([4]))
                 self._stdin_closed = True
             return
         assert self._stdin is not None
@@ -282,10 +322,14 @@ class RunningProcess:
         assert self._pty is not None
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=_CHUNK)
-        pipe = os.fdopen(os.dup(self._pty.fd), "rb", buffering=0)
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), pipe
-        )
+        pipe = loop_pipe(os.dup(self._pty.fd), "rb", loop)
+        try:
+            transport, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), pipe
+            )
+        except BaseException:
+            pipe.close()
+            raise
         stream = self._streams["stdout"]  # a terminal merges stdout and stderr
         try:
             while chunk := await reader.read(_CHUNK):
@@ -327,14 +371,31 @@ def _killpg(pgid: int) -> None:
             os.killpg(pgid, signal.SIGKILL)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    # The PTY reader made the terminal non-blocking: wait for room when full.
+async def _write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` to the non-blocking terminal ``fd``, waiting on the loop when full.
+
+    No thread is held: a child that never reads its terminal blocks only
+    this request, which stays cancellable.
+    """
+    loop = asyncio.get_running_loop()
     view = memoryview(data)
     while view:
         try:
             view = view[os.write(fd, view) :]
+            continue
         except BlockingIOError:
-            select.select([], [fd], [], 1.0)
+            pass
+        room: asyncio.Future[None] = loop.create_future()
+        loop.add_writer(fd, _wake, room)
+        try:
+            await room
+        finally:
+            loop.remove_writer(fd)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 async def _exited(pid: int) -> None:

@@ -9,36 +9,85 @@ import attrs
 from kernel import AbsolutePath, field
 
 __all__ = [
-    "CommandExecOutputDelta",
+    "CommandExecOutputDeltaNotification",
     "CommandExecParams",
     "CommandExecResizeParams",
+    "CommandExecResizeResponse",
     "CommandExecResponse",
+    "CommandExecTerminalSize",
     "CommandExecTerminateParams",
+    "CommandExecTerminateResponse",
     "CommandExecWriteParams",
-    "Empty",
-    "ProcessExited",
+    "CommandExecWriteResponse",
+    "ProcessExitedNotification",
     "ProcessKillParams",
-    "ProcessOutputDelta",
+    "ProcessKillResponse",
+    "ProcessOutputDeltaNotification",
     "ProcessResizePtyParams",
+    "ProcessResizePtyResponse",
     "ProcessSpawnParams",
+    "ProcessSpawnResponse",
+    "ProcessTerminalSize",
     "ProcessWriteStdinParams",
-    "TerminalSize",
+    "ProcessWriteStdinResponse",
 ]
 
 Stream = Literal["stdout", "stderr"]
 
 
-@attrs.frozen
-class Empty:
-    """The ``{}`` result."""
+# Types are named after their method as in the reference, so generated
+# schema names match; the ``{}`` results are one class per method for that.
 
 
 @attrs.frozen
-class TerminalSize:
+class CommandExecTerminalSize:
     """PTY size in character cells."""
 
     rows: int
     cols: int
+
+
+@attrs.frozen
+class ProcessTerminalSize:
+    """PTY size in character cells."""
+
+    rows: int
+    cols: int
+
+
+@attrs.frozen
+class CommandExecWriteResponse:
+    """``{}``."""
+
+
+@attrs.frozen
+class CommandExecResizeResponse:
+    """``{}``."""
+
+
+@attrs.frozen
+class CommandExecTerminateResponse:
+    """``{}``."""
+
+
+@attrs.frozen
+class ProcessSpawnResponse:
+    """``{}``: the process started."""
+
+
+@attrs.frozen
+class ProcessWriteStdinResponse:
+    """``{}``."""
+
+
+@attrs.frozen
+class ProcessResizePtyResponse:
+    """``{}``."""
+
+
+@attrs.frozen
+class ProcessKillResponse:
+    """``{}``."""
 
 
 @attrs.frozen
@@ -56,7 +105,7 @@ class CommandExecParams:
     stream_stdin: bool = False
     stream_stdout_stderr: bool = False
     tty: bool = False
-    size: TerminalSize | None = None
+    size: CommandExecTerminalSize | None = None
     sandbox_policy: dict[str, Any] | None = None
     permission_profile: str | None = field(default=None, experimental=True)
 
@@ -71,7 +120,7 @@ class CommandExecResponse:
 
 
 @attrs.frozen
-class CommandExecOutputDelta:
+class CommandExecOutputDeltaNotification:
     """A chunk of a streamed command's output, base64-encoded."""
 
     process_id: str
@@ -94,7 +143,7 @@ class CommandExecResizeParams:
     """Resize a running command's PTY."""
 
     process_id: str
-    size: TerminalSize
+    size: CommandExecTerminalSize
 
 
 @attrs.frozen
@@ -117,7 +166,7 @@ class ProcessSpawnParams:
     stream_stdin: bool = False
     stream_stdout_stderr: bool = False
     tty: bool = False
-    size: TerminalSize | None = None
+    size: ProcessTerminalSize | None = None
 
 
 @attrs.frozen
@@ -134,7 +183,7 @@ class ProcessResizePtyParams:
     """Resize a spawned process's PTY."""
 
     process_handle: str
-    size: TerminalSize
+    size: ProcessTerminalSize
 
 
 @attrs.frozen
@@ -145,7 +194,7 @@ class ProcessKillParams:
 
 
 @attrs.frozen
-class ProcessOutputDelta:
+class ProcessOutputDeltaNotification:
     """A chunk of a spawned process's output, base64-encoded."""
 
     process_handle: str
@@ -155,7 +204,7 @@ class ProcessOutputDelta:
 
 
 @attrs.frozen
-class ProcessExited:
+class ProcessExitedNotification:
     """A spawned process ended: exit code and the output that was not streamed."""
 
     process_handle: str

@@ -8,14 +8,20 @@ Signed bearer token: a JWT signed with HMAC-SHA256 by the shared secret. The
 algorithm is pinned to HS256, whatever the token's header claims (``none``,
 RS256 and HS512 are refused). ``exp`` is required; ``exp`` and ``nbf`` are
 checked with the configured clock skew; ``iss`` and ``aud`` when configured.
+``exp``, ``nbf`` and ``iat`` must be JSON numbers (RFC 7519 NumericDate):
+PyJWT would accept ``"exp": "9999999999"`` by converting the string, so a
+token with a string, boolean or any other non-number time claim is refused
+before its times are looked at.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 
 import jwt
+from jwt.types import Options
 
 from kernel import AuthResult
 
@@ -24,6 +30,16 @@ from .settings import CAPABILITY_TOKEN, AuthSettings
 __all__ = ["MAX_TOKEN_BYTES", "verify_bearer"]
 
 MAX_TOKEN_BYTES = 4096
+_TIME_CLAIMS = ("exp", "nbf", "iat")
+# Signature only: the claims are checked once their types are known.
+_SIGNATURE_ONLY: Options = {
+    "verify_signature": True,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_iss": False,
+    "verify_aud": False,
+}
 
 
 def verify_bearer(settings: AuthSettings, header: str | None) -> AuthResult:
@@ -50,6 +66,16 @@ def _capability(settings: AuthSettings, token: str) -> AuthResult:
 
 def _signed(settings: AuthSettings, token: str) -> AuthResult:
     try:
+        unchecked = jwt.decode(
+            token, settings.shared_secret, algorithms=["HS256"], options=_SIGNATURE_ONLY
+        )
+    except jwt.InvalidTokenError:
+        # Bad signature, wrong algorithm, garbage: one answer for all.
+        return AuthResult.reject("invalid websocket jwt")
+    for claim in _TIME_CLAIMS:
+        if claim in unchecked and not _is_numeric_date(unchecked[claim]):
+            return AuthResult.reject(f"invalid websocket jwt: {claim!r} is not a number")
+    try:
         claims = jwt.decode(
             token,
             settings.shared_secret,
@@ -74,3 +100,10 @@ def _signed(settings: AuthSettings, token: str) -> AuthResult:
         return AuthResult.reject("invalid websocket jwt")
     subject = claims.get("sub")
     return AuthResult.accept(f"jwt sub={subject}" if isinstance(subject, str) else "jwt")
+
+
+def _is_numeric_date(value: object) -> bool:
+    """A finite JSON number (RFC 7519 NumericDate); a ``bool`` is an ``int`` to Python."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,12 @@ class SleepParams:
 @attrs.frozen
 class LabelResult:
     label: str
+
+
+@attrs.frozen
+class BlockParams:
+    seconds: float
+    timeout_s: float | None = None
 
 
 @attrs.frozen
@@ -86,6 +93,7 @@ class ProbePlugin:
 
     def __init__(self) -> None:
         self.home: Path | None = None
+        self.kernel: Any = None
         self.opened = 0
 
     def _event(self, text: str) -> None:
@@ -95,6 +103,7 @@ class ProbePlugin:
 
     @hookimpl
     def kernel_configure(self, kernel: Any) -> None:
+        self.kernel = kernel
         self.home = kernel.home
         kernel.home.mkdir(parents=True, exist_ok=True)
 
@@ -109,6 +118,7 @@ class ProbePlugin:
         registrar.method("probe/gated", self.gated, params=GatedParams, result=GatedResult)
         registrar.method("probe/print", self.print_to_stdout)
         registrar.method("probe/state", self.state)
+        registrar.method("probe/block", self.block, params=BlockParams)
         registrar.method("probe/taskSemantics", self.task_semantics)
         registrar.notification("probe/tick", params=Tick)
         registrar.notification("probe/other", params=Tick)
@@ -200,6 +210,18 @@ class ProbePlugin:
             "sameTask": same_task and asyncio.current_task() is task,
             "tagAtEnd": REQUEST_TAG.get(),
         }
+
+    async def block(self, params: BlockParams, ctx: Any) -> dict[str, Any]:
+        """Hold one of the kernel's blocking threads (a stand-in for a hung read)."""
+        from kernel.blocking import BlockingTimeout
+
+        try:
+            await self.kernel.blocking.run(
+                ctx.connection, time.sleep, params.seconds, timeout=params.timeout_s
+            )
+        except BlockingTimeout as exc:
+            return {"timedOut": True, "started": exc.started}
+        return {"timedOut": False}
 
     def state(self, params: None, ctx: Any) -> dict[str, Any]:
         return {"state": ctx.connection.state.get("probe"), "pid": os.getpid()}

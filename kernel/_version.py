@@ -1,0 +1,5 @@
+"""The kernel's version, in a module of its own so nothing imports the package root for it."""
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"
