@@ -4,7 +4,7 @@
   decode) against ``open().read()`` + ``base64.b64encode`` in this process;
 * writeFile: ``fs/writeFile`` (base64 decode, temp file, fsync, rename)
   against ``base64.b64decode`` + ``open().write()``, with and without fsync,
-  and the kernel with ``plugins.fs.durable_writes=false``;
+  and the kernel with ``kernel_plugins.fs.durable_writes=false``;
 * fs/changed latency: write a file in a watched directory, time until the
   notification arrives; with the default 100 ms coalescing window and with
   the window set to 0.
@@ -78,7 +78,7 @@ def plain_write(path: str, encoded: str, durable: bool) -> None:
 
 async def throughput(work: str, sizes: list[int], rounds: int) -> None:
     durable = await spawn(f"{work}/home-a")
-    fast = await spawn(f"{work}/home-b", "plugins.fs.durable_writes=false")
+    fast = await spawn(f"{work}/home-b", "kernel_plugins.fs.durable_writes=false")
     print(f"{'size':>9}  {'operation':<34} {'MB/s':>8}  {'vs plain':>8}")
     for size in sizes:
         path = f"{work}/file-{size}"
@@ -123,7 +123,9 @@ async def throughput(work: str, sizes: list[int], rounds: int) -> None:
 
 
 async def watch_latency(work: str, samples: int, window_ms: int) -> tuple[float, float]:
-    client = await spawn(f"{work}/home-w{window_ms}", f"plugins.fs.watch_coalesce_ms={window_ms}")
+    client = await spawn(
+        f"{work}/home-w{window_ms}", f"kernel_plugins.fs.watch_coalesce_ms={window_ms}"
+    )
     watched = f"{work}/watched-{window_ms}"
     os.mkdir(watched)
     await client.request("fs/watch", {"watchId": "bench", "path": watched})

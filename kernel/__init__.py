@@ -18,6 +18,7 @@ from .errors import (
     RegistrationConflict,
     RpcError,
     ServerRequestTimeout,
+    SettingError,
     StartupError,
 )
 from .files import atomic_write
@@ -51,6 +52,7 @@ __all__ = [
     "RpcError",
     "ServerRequest",
     "ServerRequestTimeout",
+    "SettingError",
     "StartupError",
     "__version__",
     "atomic_write",

@@ -16,9 +16,17 @@ from typing import Any
 
 from .config import Config, ConfigError
 from .plugins import PluginHost, StartupError
-from .runtime import Kernel
+from .runtime import Kernel, build_catalog
+from .settings import SettingsCatalog
 
-__all__ = ["add_plugin_options", "build_kernel", "make_kernel", "prepare", "split_names"]
+__all__ = [
+    "add_plugin_options",
+    "build_kernel",
+    "installed_catalog",
+    "make_kernel",
+    "prepare",
+    "split_names",
+]
 
 
 def split_names(values: Iterable[str] | None) -> list[str]:
@@ -56,7 +64,7 @@ def prepare(
             plugins,
             disable,
             config.plugin_enabled,
-            lambda name: config.managed(f"plugins.{name}.enabled"),
+            config.managed_enabled,
         )
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
@@ -101,3 +109,17 @@ def build_kernel(
     add_plugin_options(host, parser)
     options = parser.parse_args(list(argv))
     return make_kernel(config, host, options)
+
+
+def installed_catalog(config: Config) -> SettingsCatalog:
+    """The settings every installed plugin declares, enabled or not (nothing starts).
+
+    For ``kernel config get|set``: a disabled plugin's section is still
+    checked against its type. Plugins forbidden by requirements.toml are
+    left out; one that fails to load is logged and left out.
+    """
+    host = PluginHost()
+    host.discover()
+    host.select(None, (), lambda name: None, config.managed_enabled)
+    host.load()
+    return build_catalog(host)

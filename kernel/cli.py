@@ -14,17 +14,20 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ._version import __version__
 from .bootstrap import add_plugin_options, make_kernel, prepare, split_names
-from .config import Config, ConfigError, parse_override, resolve_home
+from .config import ConfigError, resolve_home
 from .logs import setup_logging
 from .plugins import StartupError
 
 __all__ = ["main"]
 
 log = logging.getLogger("kernel.cli")
-COMMANDS = ("run", "plugins", "schema", "config", "proxy")
+COMMANDS = ("run", "plugins", "schema", "config", "call", "new-plugin", "proxy")
+# One-shot commands log only problems unless asked for more.
+_QUIET = frozenset({"config", "call", "new-plugin"})
 
 
 def _selection_options(parser: argparse.ArgumentParser) -> None:
@@ -87,11 +90,34 @@ def _full_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     commands["schema"] = schema
     config = sub.add_parser("config", help="read or change config.toml (the user layer)")
     config.add_argument("action", choices=("get", "set", "unset"))
-    config.add_argument("key", nargs="?", help="dotted key, e.g. plugins.echo.enabled")
+    config.add_argument("key", nargs="?", help="dotted key, e.g. kernel_plugins.echo.enabled")
     config.add_argument("value", nargs="?", help="for set: TOML value, else a string")
     commands["config"] = config
+    call = sub.add_parser("call", help="make one request (handshake done) and print the answer")
+    call.add_argument("method", help="e.g. fs/readFile")
+    call.add_argument("params", nargs="?", help="JSON object, or - to read it from stdin")
+    call.add_argument(
+        "--connect",
+        metavar="URL",
+        help="a running server: ws://HOST:PORT, unix:// or unix://PATH "
+        "(default: a kernel started in this process)",
+    )
+    call.add_argument("--token-file", metavar="ABSPATH", help="bearer token for --connect ws://")
+    call.add_argument("--experimental", action="store_true", help="initialize with experimentalApi")
+    call.add_argument(
+        "--notifications", action="store_true", help="print notifications to stderr as JSON lines"
+    )
+    commands["call"] = call
     for command in commands.values():
         _selection_options(command)
+    new_plugin = sub.add_parser(
+        "new-plugin", help="write a new plugin package (one method, settings, tests)"
+    )
+    new_plugin.add_argument("name", help="the plugin's name (lowercase letters, digits, _)")
+    new_plugin.add_argument(
+        "--dir", metavar="PATH", help="where to write it (default: ./kernel-NAME)"
+    )
+    commands["new-plugin"] = new_plugin
     proxy = sub.add_parser(
         "proxy", help="bridge stdio (JSON lines) to a running server's unix socket"
     )
@@ -118,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kernel`` console script and ``python -m kernel``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = _pre_parse(argv)
-    setup_logging(pre.log_level)
+    setup_logging(pre.log_level, default="warning" if pre.command in _QUIET else "info")
     parser, commands = _full_parser()
     if pre.command not in COMMANDS:
         parser.parse_args(argv)  # prints usage or help and exits
@@ -126,9 +152,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         home = resolve_home(pre.home)
         if pre.command == "config":
-            return _config_command(parser.parse_args(argv), home)
+            from .config_command import config_command
+
+            return config_command(parser.parse_args(argv), home, commands["config"].error)
         if pre.command == "proxy":
             return _proxy_command(parser.parse_args(argv), home)
+        if pre.command == "new-plugin":
+            return _new_plugin_command(parser.parse_args(argv), commands["new-plugin"].error)
+        if pre.command == "call":
+            return _call_command(parser.parse_args(argv), home)
         if pre.command == "plugins":
             from .listing import describe_plugins, format_plugins
 
@@ -163,7 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         kernel.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         return run(kernel, options.listen or ["stdio://"])
     except (StartupError, ConfigError) as exc:
-        log.error("cannot start: %s", exc)
+        if pre.command == "run":
+            log.error("cannot start: %s", exc)
+        else:
+            log.error("kernel %s: %s", pre.command, exc)
         return 1
 
 
@@ -182,34 +217,42 @@ def _proxy_command(options: argparse.Namespace, home: Path) -> int:
     return asyncio.run(run_proxy(path))
 
 
-def _config_command(options: argparse.Namespace, home: Path) -> int:
-    config = Config(home, options.overrides)
-    if options.action == "get":
-        if not options.key:
-            print(json.dumps(config.merged(), indent=2))
-            return 0
-        value = config.get(options.key)
-        if value is None:
-            print(f"{options.key} is not set", file=sys.stderr)
-            return 1
-        print(json.dumps(value))
-        print(f"(from {config.origin(options.key)})", file=sys.stderr)
-        return 0
-    if not options.key:
-        raise ConfigError(f"kernel config {options.action}: a KEY is required")
-    if options.action == "set":
-        if options.value is None:
-            raise ConfigError("kernel config set: a VALUE is required")
-        _, value = parse_override(f"{options.key}={options.value}")
-        config.set_user_value(options.key, value)
-        managed = config.managed(options.key)
-        if managed is not None and managed != value:
-            print(
-                f"note: requirements.toml pins {options.key}; the managed value stays in effect",
-                file=sys.stderr,
-            )
-        return 0
-    if not config.unset_user_value(options.key):
-        print(f"{options.key} is not set in {config.user_path}", file=sys.stderr)
-        return 1
+def _new_plugin_command(options: argparse.Namespace, usage: Any) -> int:
+    from .scaffold import new_plugin
+
+    directory = Path(options.dir or f"kernel-{options.name}").absolute()
+    try:
+        written = new_plugin(options.name, directory)
+    except ValueError as exc:
+        usage(str(exc))
+    except FileExistsError as exc:
+        raise ConfigError(str(exc)) from None
+    for path in written:
+        print(path.relative_to(directory.parent))
+    print(
+        f"next: cd {directory} && pip install -e '.[test]' && pytest",
+        file=sys.stderr,
+    )
     return 0
+
+
+def _call_command(options: argparse.Namespace, home: Path) -> int:
+    import asyncio
+
+    from .call import parse_params, run_call
+
+    params = parse_params(options.params)
+    return asyncio.run(
+        run_call(
+            options.method,
+            params,
+            home=home,
+            connect=options.connect,
+            token_file=options.token_file,
+            experimental=options.experimental,
+            notifications=options.notifications,
+            plugins=split_names(options.plugins) or None,
+            disable=split_names(options.disable),
+            overrides=options.overrides,
+        )
+    )

@@ -11,25 +11,32 @@ Layers, lowest precedence first:
    never writes it; its values win over every other layer, and a lower layer
    that tries to change one is logged.
 
-Keys are dotted paths (``plugins.echo.enabled``). Every error names the key
-and the layer it came from, never the value (it may be a secret).
+Keys are dotted paths (``kernel_plugins.echo.enabled``). Every error names
+the key and the layer it came from, never the value (it may be a secret).
+What each part may hold is declared in :mod:`kernel.settings`.
+
+Writes to config.toml (``kernel config set``, the config methods) are
+read-modify-write under an exclusive lock on ``config.toml.lock`` in the
+home, re-reading the file under it, so concurrent writers never lose each
+other's changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import attrs
 import tomli_w
 
 from .files import atomic_write
 from .rpc.converter import StructureError, WireConverter
+from .settings import PLUGIN_SECTION, KernelSettings
 
 __all__ = [
     "Config",
@@ -39,6 +46,11 @@ __all__ = [
     "parse_override",
     "resolve_home",
 ]
+
+_LEGACY_HINT = (
+    'kernel plugin settings moved to [kernel_plugins.{name}]; [plugins."<id>"] holds '
+    "the reference's plugin bundles, whose ids contain '@'"
+)
 
 log = logging.getLogger("kernel.config")
 T = TypeVar("T")
@@ -50,59 +62,20 @@ class ConfigError(Exception):
     """Configuration is unusable; the message names the key and its source."""
 
 
-@attrs.frozen
-class KernelSettings:
-    """The ``[kernel]`` section: limits of every connection."""
-
-    max_in_flight: int = 256
-    overload_timeout_seconds: float = 10.0
-    max_outbound_messages: int = 1024
-    max_message_bytes: int = 128 * 1024 * 1024
-    shutdown_grace_seconds: float = 5.0
-    server_request_timeout_seconds: float = 300.0
-    websocket_heartbeat_seconds: float = 30.0
-    send_timeout_seconds: float = 60.0
-    # "auto": uvloop when installed, else asyncio's loop; or force one.
-    event_loop: str = "auto"
-    # Threads for blocking calls (file I/O) shared by all connections, and
-    # how many of them one connection may hold at once.
-    blocking_threads: int = 64
-    blocking_threads_per_connection: int = 8
-    # Network listeners (ws://, unix://): how long a connection may take to
-    # send a complete HTTP request head, how long a websocket may stay open
-    # before its ``initialize`` succeeds, and how many connections one
-    # listener keeps open at once (slow or idle clients cannot exhaust
-    # the process's file descriptors).
-    http_header_timeout_seconds: float = 10.0
-    handshake_timeout_seconds: float = 30.0
-    max_connections: int = 1024
-
-    def check(self, config: Config) -> None:
-        """Reject values that cannot work, naming the key."""
-        if self.event_loop not in ("auto", "asyncio", "uvloop"):
-            raise config.error("kernel.event_loop", 'must be "auto", "asyncio" or "uvloop"')
-        for name in (
-            "max_in_flight",
-            "max_outbound_messages",
-            "max_message_bytes",
-            "blocking_threads",
-            "blocking_threads_per_connection",
-            "max_connections",
-        ):
-            if getattr(self, name) < 1:
-                raise config.error(f"kernel.{name}", "must be at least 1")
-        for name in ("http_header_timeout_seconds", "handshake_timeout_seconds"):
-            if not getattr(self, name) > 0:
-                raise config.error(f"kernel.{name}", "must be greater than 0")
-        for name in (
-            "overload_timeout_seconds",
-            "shutdown_grace_seconds",
-            "server_request_timeout_seconds",
-            "websocket_heartbeat_seconds",
-            "send_timeout_seconds",
-        ):
-            if getattr(self, name) < 0:
-                raise config.error(f"kernel.{name}", "must not be negative")
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created 0600), where the OS has flock."""
+    try:
+        import fcntl  # POSIX only
+    except ImportError:  # pragma: no cover - Windows: single-writer assumed
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def resolve_home(cli_home: str | None = None) -> Path:
@@ -166,6 +139,7 @@ class Config:
     def __init__(self, home: Path, overrides: Iterable[str] = ()) -> None:
         self.home = home
         self.user_path = home / "config.toml"
+        self.lock_path = home / "config.toml.lock"
         self.requirements_path = home / "requirements.toml"
         self._user = _read_toml(self.user_path)
         self._cli: dict[str, Any] = {}
@@ -175,6 +149,15 @@ class Config:
         self._managed = _read_toml(self.requirements_path)
         self._merge()
         self._converter = WireConverter(wire_names=False, forbid_extra_keys=True)
+        self._check_legacy()
+
+    def _check_legacy(self) -> None:
+        plugins = self._merged.get("plugins")
+        if not isinstance(plugins, dict):
+            return
+        for name in plugins:
+            if "@" not in name:
+                raise self.error(f"plugins.{name}", _LEGACY_HINT.format(name=name))
 
     def _merge(self) -> None:
         merged: dict[str, Any] = {}
@@ -253,8 +236,15 @@ class Config:
         values = self.section(key)
         for name in ignore:
             values.pop(name, None)
+        return self._structured(key, values, cls)
+
+    def structure_value(self, key: str, tp: Any) -> Any:
+        """The merged value at ``key`` structured as ``tp`` (any type cattrs knows)."""
+        return self._structured(key, copy.deepcopy(self.get(key)), tp)
+
+    def _structured(self, key: str, value: Any, tp: Any) -> Any:
         try:
-            return self._converter.structure(values, cls)
+            return self._converter.structure(value, tp)
         except StructureError as exc:
             problem = exc.problems[0]
             full = ".".join(p for p in (key, problem.path) if p)
@@ -267,50 +257,80 @@ class Config:
         return settings
 
     def plugin_enabled(self, name: str) -> bool | None:
-        """``plugins.<name>.enabled`` if any layer sets it, else None."""
-        value = self.get(f"plugins.{name}.enabled")
+        """``kernel_plugins.<name>.enabled`` if any layer sets it, else None."""
+        key = f"{PLUGIN_SECTION}.{name}.enabled"
+        value = self.get(key)
         if value is None:
             return None
         if not isinstance(value, bool):
-            raise self.error(f"plugins.{name}.enabled", "expected true or false")
+            raise self.error(key, "expected true or false")
         return value
 
+    def managed_enabled(self, name: str) -> Any:
+        """What requirements.toml pins ``kernel_plugins.<name>.enabled`` to, or None."""
+        return self.managed(f"{PLUGIN_SECTION}.{name}.enabled")
+
     def plugin(self, name: str) -> PluginConfig:
-        """The view of ``[plugins.<name>]`` handed to that plugin."""
+        """The view of ``[kernel_plugins.<name>]`` handed to that plugin."""
         return PluginConfig(self, name)
 
     # -- writing the user layer -------------------------------------------
 
-    def set_user_value(self, key: str, value: Any) -> None:
-        """Set dotted ``key`` in config.toml (atomically) and in this view."""
-        user = _read_toml(self.user_path)
-        _set(user, key.split("."), value, str(self.user_path))
-        self._write_user(user)
+    def update_user(
+        self,
+        change: Callable[[dict[str, Any]], T],
+        validate: Callable[[Config], None] | None = None,
+    ) -> T:
+        """Read-modify-write config.toml under its lock; returns what ``change`` returned.
+
+        ``change(tree)`` edits the freshly read user layer in place;
+        ``validate(candidate)`` sees the configuration as it would be and
+        raises :class:`ConfigError` to refuse the write (nothing is written).
+        """
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with _locked(self.lock_path):
+            user = _read_toml(self.user_path)
+            before = copy.deepcopy(user)
+            result = change(user)
+            candidate = copy.copy(self)
+            candidate._user = user
+            candidate._merge()
+            if validate is not None:
+                validate(candidate)
+            if user != before:
+                atomic_write(self.user_path, tomli_w.dumps(user).encode())
+        self._user = user
+        self._merge()
+        return result
+
+    def set_user_value(
+        self, key: str, value: Any, validate: Callable[[Config], None] | None = None
+    ) -> None:
+        """Set dotted ``key`` in config.toml (locked, atomic) and in this view."""
+        self.update_user(
+            lambda user: _set(user, key.split("."), value, str(self.user_path)), validate
+        )
 
     def unset_user_value(self, key: str) -> bool:
         """Remove dotted ``key`` from config.toml; False if it was not set."""
-        user = _read_toml(self.user_path)
         parts = key.split(".")
-        parent = self._lookup(user, parts[:-1]) if len(parts) > 1 else user
-        if not isinstance(parent, dict) or parts[-1] not in parent:
-            return False
-        del parent[parts[-1]]
-        self._write_user(user)
-        return True
 
-    def _write_user(self, user: dict[str, Any]) -> None:
-        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write(self.user_path, tomli_w.dumps(user).encode())
-        self._user = user
-        self._merge()
+        def remove(user: dict[str, Any]) -> bool:
+            parent = self._lookup(user, parts[:-1]) if len(parts) > 1 else user
+            if not isinstance(parent, dict) or parts[-1] not in parent:
+                return False
+            del parent[parts[-1]]
+            return True
+
+        return self.update_user(remove)
 
 
 class PluginConfig:
-    """One plugin's ``[plugins.<name>]`` section (``enabled`` left out)."""
+    """One plugin's ``[kernel_plugins.<name>]`` section (``enabled`` left out)."""
 
     def __init__(self, config: Config, name: str) -> None:
         self.name = name
-        self.key = f"plugins.{name}"
+        self.key = f"{PLUGIN_SECTION}.{name}"
         self._config = config
         self.values = config.section(self.key)
         self.values.pop("enabled", None)
@@ -320,7 +340,7 @@ class PluginConfig:
         return self._config.get(f"{self.key}.{key}", default)
 
     def error(self, key: str, problem: str) -> ConfigError:
-        """A :class:`ConfigError` naming ``plugins.<name>.<key>`` and its layer."""
+        """A :class:`ConfigError` naming ``kernel_plugins.<name>.<key>`` and its layer."""
         return self._config.error(f"{self.key}.{key}", problem)
 
     def structure(self, cls: type[T]) -> T:

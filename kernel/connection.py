@@ -88,7 +88,6 @@ class Connection:
         self.outbox = Outbox(settings.max_outbound_messages)
         # Handshake state, set by kernel.handshake.
         self.initialized = False
-        self.client_ready = False
         self.client_info: ClientInfo | None = None
         self.capabilities = InitializeCapabilities()
         self.experimental = False
@@ -297,9 +296,13 @@ class Connection:
         """Whether this connection should receive notification ``method``."""
         return self.initialized and method not in self.opted_out
 
-    async def notify(self, method: str | Notification, params: Any = None) -> bool:
+    async def notify(
+        self, method: str | Notification, params: Any = None, /, **fields: Any
+    ) -> bool:
         """Send the declared notification ``method`` (name or declaration); False if undelivered.
 
+        Give the params object, or its fields as keywords
+        (``notify(self.changed, key="a")`` builds the declared params type).
         Not delivered means: not initialized yet, the client opted out, the
         notification is experimental and the client did not opt in, or the
         connection is closed. Waits while the outbound queue is full.
@@ -311,6 +314,10 @@ class Connection:
             raise LookupError(f"notification {method!r} is not declared by any plugin")
         if not self.wants(method) or (entry.experimental and not self.experimental):
             return False
+        if fields:
+            if params is not None or entry.params is None:
+                raise TypeError(f"notify({method!r}): give params or fields, not both")
+            params = entry.params(**fields)
         payload = None
         if params is not None:
             encode = entry.unstructure_full if self.experimental else entry.unstructure_stable

@@ -36,6 +36,11 @@ class RequestContext:
         """A logger named after the method, for handler diagnostics."""
         return logging.getLogger(f"kernel.method.{self.method}")
 
-    async def notify(self, method: str | Notification, params: Any = None) -> bool:
-        """Send a notification to the calling client; False if not delivered."""
-        return await self.connection.notify(method, params)
+    async def notify(
+        self, method: str | Notification, params: Any = None, /, **fields: Any
+    ) -> bool:
+        """Send a notification to the calling client; False if not delivered.
+
+        As :meth:`kernel.Connection.notify`: the params object, or its fields.
+        """
+        return await self.connection.notify(method, params, **fields)

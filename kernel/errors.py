@@ -12,6 +12,7 @@ from .connection import ConnectionClosed, ServerRequestTimeout
 from .plugins import PluginCallError, StartupError
 from .rpc.errors import RpcError
 from .rpc.registry import RegistrationConflict
+from .settings import SettingError
 
 __all__ = [
     "ConfigError",
@@ -20,5 +21,6 @@ __all__ = [
     "RegistrationConflict",
     "RpcError",
     "ServerRequestTimeout",
+    "SettingError",
     "StartupError",
 ]

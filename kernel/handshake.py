@@ -107,8 +107,7 @@ def register_handshake(registry: Registry, kernel: Kernel) -> None:
         return _initialize(kernel, ctx.connection, params)
 
     def initialized(params: None, ctx: RequestContext) -> None:
-        """The client finished its side of the handshake."""
-        ctx.connection.client_ready = True
+        """The client finished its side of the handshake (nothing waits for it)."""
 
     # The result is built as a dict (plugins may add members); the declared
     # type is what the schema publishes.

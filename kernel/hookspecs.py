@@ -4,7 +4,7 @@ A plugin is any object (a module, or a class the kernel instantiates once per
 kernel) whose functions are marked with :data:`hookimpl` and named after the
 hooks below. It is found through the ``kernel.plugins`` entry-point group;
 the entry-point name is the plugin's name everywhere (``--plugins``,
-``--disable``, ``[plugins.<name>]`` in config.toml).
+``--disable``, ``[kernel_plugins.<name>]`` in config.toml).
 
 How results combine, for every hook here: the kernel calls each plugin's
 implementation on its own, so one plugin's exception never hides another
@@ -119,18 +119,65 @@ class KernelSpec:
         """
 
     @hookspec
+    def kernel_settings(self) -> Any:
+        """Declare the type of this plugin's ``[kernel_plugins.<name>]`` section.
+
+        When: once per plugin right after loading, before
+        :meth:`kernel_configure`; also by ``kernel config get|set`` and
+        ``kernel plugins``, which start nothing.
+
+        Parameters: none.
+
+        Returns: a frozen attrs class whose fields (snake_case, with
+        defaults) are the section's keys, or None. The kernel structures
+        the section with it before configuring (a wrong type or an unknown
+        key fails startup, naming the key and the file it came from) and
+        passes the instance to :meth:`kernel_configure` as ``settings``;
+        ``kernel config get`` shows its defaults, ``kernel config set``
+        refuses what startup would refuse. ``enabled`` is the kernel's own
+        key in every plugin section; do not declare it.
+
+        Errors: the plugin is reported as failed; startup aborts if it was
+        requested by name.
+        """
+
+    @hookspec
+    def kernel_config_keys(self) -> Any:
+        """Declare top-level config.toml keys this plugin reads (the reference's own keys).
+
+        When: as :meth:`kernel_settings`.
+
+        Parameters: none.
+
+        Returns: a mapping of top-level key (``"model_providers"``) to its
+        type (an attrs class, ``str | None``, ``dict[str, SomeClass]``...),
+        or None. Declared keys are validated at startup like plugin
+        sections; keys no loaded plugin declares are logged as a warning
+        (a user's existing config.toml may hold keys for features this
+        server does not have). Read a value with
+        ``kernel.config.structure_value(key, type)``. Two plugins declaring
+        one key abort startup.
+
+        Errors: the plugin is reported as failed; startup aborts if it was
+        requested by name.
+        """
+
+    @hookspec
     def kernel_configure(
-        self, kernel: Kernel, config: PluginConfig, options: argparse.Namespace
+        self, kernel: Kernel, config: PluginConfig, options: argparse.Namespace, settings: Any
     ) -> None:
         """Read and validate the plugin's configuration.
 
         When: once per plugin after options are parsed and before
         :meth:`kernel_register`.
 
-        Parameters: ``kernel`` is the kernel being built; ``config`` is the
-        plugin's ``[plugins.<name>]`` section with every layer applied (use
-        ``config.structure(SettingsClass)``); ``options`` holds every parsed
-        command-line option.
+        Parameters: ``kernel`` is the kernel being built; ``settings`` is
+        the plugin's ``[kernel_plugins.<name>]`` section structured as the
+        type it declared with :meth:`kernel_settings` (None without one);
+        ``config`` is the same section as a :class:`kernel.PluginConfig`
+        (``config.error(key, why)``, ``config.get(key)``); ``options``
+        holds every parsed command-line option. Take only the parameters
+        you need.
 
         Returns: nothing; keep what you need on your plugin object.
 
@@ -168,6 +215,7 @@ class KernelSpec:
         name.
         """
 
+    @may_be_async
     @hookspec
     def kernel_startup(self, kernel: Kernel) -> Any:
         """Acquire resources before the first connection. May be async.
@@ -270,6 +318,23 @@ class KernelSpec:
         configured). Every non-None answer counts.
 
         Errors: logged with traceback; the plugin counts as enforcing nothing.
+        """
+
+    @hookspec
+    def kernel_websocket_auth_hint(self) -> str | None:
+        """Say how to turn on the authentication this plugin offers.
+
+        When: only when a non-loopback ``ws://`` listener is refused because
+        no plugin enforces a mode (:meth:`kernel_websocket_auth_mode`); the
+        refusal lists every hint, so the kernel never names a plugin's flags
+        itself.
+
+        Parameters: none.
+
+        Returns: a short instruction (``"--ws-auth capability-token with
+        --ws-token-file ABSPATH"``), or None.
+
+        Errors: logged with traceback; the hint is left out.
         """
 
     @may_be_async

@@ -27,16 +27,13 @@ def describe_plugins(
     """One dict per installed plugin (see the module docstring)."""
     config = Config(home, overrides)
 
-    def managed(name: str) -> Any:
-        return config.managed(f"plugins.{name}.enabled")
-
     real = PluginHost()
     real.discover()
-    real.select(plugins, disable, config.plugin_enabled, managed)
+    real.select(plugins, disable, config.plugin_enabled, config.managed_enabled)
 
     probe = PluginHost()
     probe.discover()
-    probe.select(None, (), lambda name: None, managed)
+    probe.select(None, (), lambda name: None, config.managed_enabled)
     probe.prioritize(real.order)
     probe.load()
     parser = argparse.ArgumentParser(add_help=False)
@@ -69,8 +66,12 @@ def describe_plugins(
     return rows
 
 
-def _entry(entry: Any) -> str:
-    return f"{entry.name} (experimental)" if entry.experimental else entry.name
+def _entry(entry: Any) -> dict[str, Any]:
+    return {"name": entry.name, "experimental": entry.experimental}
+
+
+def _entry_text(entry: dict[str, Any]) -> str:
+    return f"{entry['name']} (experimental)" if entry["experimental"] else entry["name"]
 
 
 def format_plugins(rows: list[dict[str, Any]]) -> str:
@@ -91,5 +92,5 @@ def format_plugins(rows: list[dict[str, Any]]) -> str:
             ("client notifications", "clientNotifications"),
         ):
             if row[key]:
-                lines.append(f"    {label}: {', '.join(row[key])}")
+                lines.append(f"    {label}: {', '.join(_entry_text(e) for e in row[key])}")
     return "\n".join(lines)

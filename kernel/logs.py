@@ -38,10 +38,17 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(
-    level: str | None = None, fmt: str | None = None, stream: IO[str] | None = None
+    level: str | None = None,
+    fmt: str | None = None,
+    stream: IO[str] | None = None,
+    default: str = "info",
 ) -> None:
-    """Configure the root logger for the kernel process (idempotent)."""
-    level_name = (level or os.environ.get("KERNEL_LOG") or "info").upper()
+    """Configure the root logger for the kernel process (idempotent).
+
+    ``level``, else ``$KERNEL_LOG``, else ``default`` (one-shot commands
+    use ``warning``, so only problems reach the terminal).
+    """
+    level_name = (level or os.environ.get("KERNEL_LOG") or default).upper()
     numeric = logging.getLevelName(level_name)
     if not isinstance(numeric, int):
         numeric = logging.INFO

@@ -7,7 +7,7 @@ Built-in and third-party plugins come through the same entry-point group,
   An unknown name, or one that fails to load, configure, register or start,
   aborts startup.
 * otherwise every installed plugin is selected (sorted by name), minus those
-  named by ``--disable`` or set ``plugins.<name>.enabled = false`` in config.
+  named by ``--disable`` or set ``kernel_plugins.<name>.enabled = false`` in config.
   One that fails is reported (name, distribution, error) and left out; the
   server runs without it.
 * ``requirements.toml`` (managed) setting ``enabled = false`` forbids a plugin,
@@ -124,11 +124,17 @@ class PluginHost:
             self.records[ep.name] = record
 
     def add(self, name: str, plugin: Any, source: str = "added in-process") -> None:
-        """Offer a plugin object directly (tests, embedding), as if installed."""
-        if name in self.records:
-            raise StartupError(
-                f"plugin name {name!r} is already taken by {self.records[name].dist_text}"
-            )
+        """Offer a plugin object directly (tests, embedding), as if installed.
+
+        It takes the place of an installed plugin of the same name: a test
+        of a plugin under development runs the object it was given, even
+        once the package is installed. Adding one name twice is an error.
+        """
+        existing = self.records.get(name)
+        if existing is not None:
+            if existing.entry_point is None:
+                raise StartupError(f"plugin name {name!r} was already added in-process")
+            log.debug("plugin %s: the in-process object replaces %s", name, existing.dist_text)
         self.records[name] = PluginRecord(name=name, source=source, plugin=plugin)
 
     def select(
@@ -141,7 +147,7 @@ class PluginHost:
         """Decide which plugins run (rules in the module docstring).
 
         ``enabled_in_config(name)`` and ``managed_enabled(name)`` return the
-        merged and the managed ``plugins.<name>.enabled`` value, or None.
+        merged and the managed ``kernel_plugins.<name>.enabled`` value, or None.
         """
         disabled = set(disabled)
         unknown = [n for n in disabled if n not in self.records]
@@ -176,7 +182,7 @@ class PluginHost:
             elif name in disabled:
                 record.disabled_reason = "disabled by --disable"
             elif not record.requested and enabled_in_config(name) is False:
-                record.disabled_reason = f"disabled in config (plugins.{name}.enabled)"
+                record.disabled_reason = f"disabled in config (kernel_plugins.{name}.enabled)"
             else:
                 record.selected = True
                 self.order.append(name)

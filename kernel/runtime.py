@@ -23,11 +23,12 @@ from .blocking import BlockingPool
 from .config import Config, ConfigError
 from .connection import Connection, Link
 from .handshake import register_handshake
-from .plugins import PluginHost
+from .plugins import PluginHost, StartupError
 from .rpc.converter import WireConverter
 from .rpc.declare import Notification
 from .rpc.dispatch import Dispatcher
 from .rpc.registry import RegistrationConflict, Registry
+from .settings import ConfigKeyConflict, SettingsCatalog, settings_annotation
 
 __all__ = ["Kernel", "KernelStats"]
 
@@ -63,6 +64,8 @@ class Kernel:
         self.dispatcher = Dispatcher(self.registry, self.stats)
         self.connections: set[Connection] = set()
         self.services: dict[str, Any] = {}
+        self.catalog = SettingsCatalog(plugins.records)
+        """What config.toml may hold; see :mod:`kernel.settings`."""
         self.blocking = BlockingPool(
             "kernel-blocking",
             self.settings.blocking_threads,
@@ -85,6 +88,14 @@ class Kernel:
         failing plugin so every other plugin can still be listed.
         """
         fatal: tuple[type[BaseException], ...] = (RegistrationConflict,) if strict else ()
+        self.catalog = build_catalog(self.plugins)
+        if strict:
+            try:
+                warnings = self.catalog.validate(self.config)
+            except ConfigError as exc:
+                raise StartupError(str(exc)) from None
+            for warning in warnings:
+                log.warning("config: %s", warning)
         self.plugins.call(
             "kernel_configure",
             stage="configure",
@@ -107,7 +118,10 @@ class Kernel:
         )
 
     def _configure_args(self, name: str) -> dict[str, Any]:
-        return {"config": self.config.plugin(name)}
+        return {
+            "config": self.config.plugin(name),
+            "settings": self.catalog.settings_of(self.config, name),
+        }
 
     def _withdraw(self, name: str) -> None:
         # A plugin that failed after registering must not keep serving.
@@ -165,11 +179,13 @@ class Kernel:
         await self.plugins.acall("kernel_connection_closed", connection=conn)
         log.debug("connection %s closed", conn.id)
 
-    async def broadcast(self, method: str | Notification, params: Any = None) -> int:
+    async def broadcast(
+        self, method: str | Notification, params: Any = None, /, **fields: Any
+    ) -> int:
         """Notify every initialized connection that wants ``method``; returns how many."""
         sent = 0
         for conn in list(self.connections):
-            if await conn.notify(method, params):
+            if await conn.notify(method, params, **fields):
                 sent += 1
         return sent
 
@@ -180,3 +196,33 @@ class Kernel:
     def queued_frames(self) -> int:
         """Frames waiting for writers across all connections."""
         return sum(len(c.outbox) for c in self.connections)
+
+
+def build_catalog(host: PluginHost) -> SettingsCatalog:
+    """The settings every active plugin declares (``kernel_settings``, ``kernel_config_keys``).
+
+    A plugin without ``kernel_settings`` declares its section by annotating
+    the ``settings`` parameter of its ``kernel_configure`` with an attrs class.
+
+    A plugin whose declaration is unusable is failed like any plugin that
+    raises in a hook.
+    """
+    catalog = SettingsCatalog(host.records)
+    declared = dict(host.call("kernel_settings", stage="declare settings"))
+    for name in host.active():
+        if name not in declared:
+            # One declaration: the annotation of kernel_configure's `settings`.
+            declared[name] = settings_annotation(host.records[name].plugin)
+    for name, settings_type in declared.items():
+        try:
+            catalog.declare_plugin(name, settings_type)
+        except TypeError as exc:
+            host.fail(name, "declare settings", exc)
+    for name, keys in host.call("kernel_config_keys", stage="declare config keys"):
+        try:
+            catalog.declare_keys(name, keys or {})
+        except ConfigKeyConflict as exc:
+            raise StartupError(str(exc)) from None
+        except (TypeError, ValueError) as exc:
+            host.fail(name, "declare config keys", exc)
+    return catalog

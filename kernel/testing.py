@@ -6,16 +6,20 @@ kernel's home in the test's ``tmp_path``:
 
 ``kernel_client(plugins=None, *, extra_plugins=None, overrides=(), argv=())``
     an in-process kernel on the test's event loop. ``extra_plugins`` maps
-    names to plugin objects that are not installed, e.g. the plugin under
-    test: ``kernel_client(["mine"], extra_plugins={"mine": MyPlugin})``.
+    names to plugin objects, e.g. the plugin under test:
+    ``kernel_client(["mine"], extra_plugins={"mine": MyPlugin()})``; one
+    replaces an installed plugin of the same name.
     ``client.kernel`` is the running :class:`kernel.Kernel`.
 
 ``kernel_process(plugins=None, *, args=(), env=None)``
     ``python -m kernel run`` in a subprocess over real stdio; only installed
     plugins. ``client.stderr_path`` is the file holding the server's log.
 
-Both work with any async test runner (pytest-asyncio, anyio)::
+Both work with any async test runner. Under pytest-asyncio's default
+(strict) mode mark the tests ``@pytest.mark.asyncio`` (or set
+``asyncio_mode = "auto"``)::
 
+    @pytest.mark.asyncio
     async def test_echo(kernel_client):
         async with kernel_client(["echo"]) as client:
             await client.initialize()

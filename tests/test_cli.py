@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -69,15 +70,20 @@ def test_plugins_lists_every_plugin_with_status_methods_and_errors(tmp_path):
 
 
 def test_plugins_json_shows_methods_of_disabled_plugins_too(tmp_path):
-    out = kernel(tmp_path, "plugins", "--json", "-c", "plugins.echo.enabled=false", site=False)
+    out = kernel(
+        tmp_path, "plugins", "--json", "-c", "kernel_plugins.echo.enabled=false", site=False
+    )
     assert out.returncode == 0, out.stderr
     rows = {row["name"]: row for row in json.loads(out.stdout)}
     assert set(rows) == {"diagnostics", "echo", "fs", "process", "ws_auth"}
     echo = rows["echo"]
     assert echo["enabled"] is False
-    assert echo["disabledReason"] == "disabled in config (plugins.echo.enabled)"
-    assert echo["methods"] == ["echo/echo"] and echo["distribution"] == "kernel-echo-example"
+    assert echo["disabledReason"] == "disabled in config (kernel_plugins.echo.enabled)"
+    assert echo["methods"] == [{"name": "echo/echo", "experimental": False}]
+    assert echo["distribution"] == "kernel-echo-example"
     assert rows["diagnostics"]["enabled"] is True and rows["diagnostics"]["error"] is None
+    # Experimental is data, not part of the name.
+    assert rows["diagnostics"]["methods"] == [{"name": "server/diagnostics", "experimental": True}]
 
 
 @pytest.mark.parametrize(
@@ -120,6 +126,30 @@ def test_startup_errors_exit_1_with_a_clear_message(tmp_path, args, message):
     assert out.stdout == ""
 
 
+def test_plugin_failures_are_one_line_with_the_traceback_at_debug(tmp_path):
+    out = kernel(tmp_path, "run", "--plugins", "echo", "--disable", "clash", env={"KERNEL_LOG": ""})
+    assert out.returncode == 0
+    assert "Traceback" not in out.stderr
+    failures = [line for line in out.stderr.splitlines() if "failed to" in line]
+    assert not failures  # only --plugins echo was selected
+    out = kernel(tmp_path, "run", "--disable", "clash", env={"KERNEL_LOG": ""})
+    failures = [line for line in out.stderr.splitlines() if "failed to load" in line]
+    assert len(failures) == 1 and "broken_import" in failures[0]
+    assert "Traceback" not in out.stderr
+    requested = kernel(tmp_path, "run", "--plugins", "broken_import", env={"KERNEL_LOG": ""})
+    assert requested.returncode == 1 and "Traceback" not in requested.stderr
+    assert len(requested.stderr.strip().splitlines()) == 1
+    debug = kernel(tmp_path, "run", "--plugins", "broken_import", env={"KERNEL_LOG": "debug"})
+    assert "Traceback" in debug.stderr
+
+
+def test_usage_mistakes_exit_2(tmp_path):
+    for args in (["config", "set"], ["config", "set", "kernel.max_in_flight"], ["run", "--nope"]):
+        out = kernel(tmp_path, *args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert "usage:" in out.stderr
+
+
 def test_plugin_options_appear_only_when_the_plugin_is_loaded(tmp_path):
     with_plugin = kernel(tmp_path, "run", "--plugins", "configurable", "--help")
     assert with_plugin.returncode == 0
@@ -130,18 +160,91 @@ def test_plugin_options_appear_only_when_the_plugin_is_loaded(tmp_path):
 
 
 def test_config_command_writes_the_user_layer(tmp_path):
-    assert kernel(tmp_path, "config", "set", "plugins.echo.enabled", "false").returncode == 0
+    assert kernel(tmp_path, "config", "set", "kernel_plugins.echo.enabled", "false").returncode == 0
     assert kernel(tmp_path, "config", "set", "kernel.max_in_flight", "64").returncode == 0
     got = kernel(tmp_path, "config", "get", "kernel.max_in_flight")
     assert got.stdout.strip() == "64" and "config.toml" in got.stderr
     listing = kernel(tmp_path, "plugins", "--json", site=False)
     assert {r["name"]: r["enabled"] for r in json.loads(listing.stdout)}["echo"] is False
-    assert kernel(tmp_path, "config", "unset", "plugins.echo.enabled").returncode == 0
-    assert kernel(tmp_path, "config", "unset", "plugins.echo.enabled").returncode == 1
+    assert kernel(tmp_path, "config", "unset", "kernel_plugins.echo.enabled").returncode == 0
+    assert kernel(tmp_path, "config", "unset", "kernel_plugins.echo.enabled").returncode == 1
     whole = json.loads(kernel(tmp_path, "config", "get").stdout)
-    assert whole == {"kernel": {"max_in_flight": 64}, "plugins": {"echo": {}}}
+    assert whole == {"kernel": {"max_in_flight": 64}, "kernel_plugins": {"echo": {}}}
     missing = kernel(tmp_path, "config", "get", "no.such")
-    assert missing.returncode == 1 and "no.such is not set" in missing.stderr
+    assert missing.returncode == 1
+    assert "no.such is not set and no installed plugin reads it" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("nonsense", "1", "nonsense: no installed plugin reads this key"),
+        ("kernel_plugins.fs.bogus", "3", "kernel_plugins.fs: unknown key(s): bogus"),
+        ("kernel_plugins.nope.x", "1", "no installed kernel plugin is named 'nope'"),
+        ("kernel.max_in_flight", "lots", "kernel.max_in_flight: expected an integer"),
+        ("kernel.max_in_flight", "0", "kernel.max_in_flight: must be at least 1"),
+        ("kernel_plugins.fs.max_file_bytes", "0", "max_file_bytes: must be at least 1"),
+        ("kernel_plugins.configurable.repeat", "0", "repeat: must be at least 1"),
+        ("kernel_plugins.echo.enabled", "maybe", "expected true or false"),
+    ],
+)
+def test_config_set_refuses_what_run_would_refuse(tmp_path, key, value, message):
+    out = kernel(tmp_path, "config", "set", key, value, env={"KERNEL_LOG": "info"})
+    assert out.returncode == 1, out.stderr
+    # One line per problem (the broken test plugin's load failure included);
+    # tracebacks only at debug level.
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "home" / "config.toml").exists()  # nothing written
+
+
+def test_config_get_shows_defaults_with_their_origin(tmp_path):
+    got = kernel(tmp_path, "config", "get", "kernel.max_in_flight")
+    assert got.returncode == 0 and got.stdout.strip() == "256"
+    assert "(from defaults)" in got.stderr
+    assert (
+        kernel(tmp_path, "config", "set", "kernel_plugins.fs.durable_writes", "false").returncode
+        == 0
+    )
+    section = json.loads(kernel(tmp_path, "config", "get", "kernel_plugins.fs").stdout)
+    assert section["durable_writes"] is False and section["max_watches_per_connection"] == 256
+
+
+def test_unread_config_keys_are_warned_about_at_startup(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text("[kernal]\nmax_in_flight = 3\n")
+    out = kernel(tmp_path, "run", "--plugins", "echo")
+    assert out.returncode == 0
+    assert "kernal (from " in out.stderr and "no loaded plugin reads this key" in out.stderr
+
+
+def test_old_plugin_sections_are_refused_with_the_new_place(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        '[plugins.echo]\nenabled = false\n[plugins."bundle@market"]\nenabled = true\n'
+    )
+    out = kernel(tmp_path, "run", "--plugins", "echo")
+    assert out.returncode == 1
+    assert "plugins.echo: kernel plugin settings moved to [kernel_plugins.echo]" in out.stderr
+
+
+def test_concurrent_config_writers_lose_nothing(tmp_path):
+    env = subprocess_env(tmp_path / "home")
+    argv = [sys.executable, "-m", "kernel", "config", "set"]
+    writers = [
+        subprocess.Popen(
+            [*argv, f"kernel_plugins.configurable.labels.k{i}", f"v{i}"],
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(20)
+    ]
+    codes = [w.wait(timeout=120) for w in writers]
+    assert codes == [0] * 20, [w.stderr.read() for w in writers if w.returncode]
+    stored = tomllib.loads((tmp_path / "home" / "config.toml").read_text())
+    labels = stored["kernel_plugins"]["configurable"]["labels"]
+    assert labels == {f"k{i}": f"v{i}" for i in range(20)}
 
 
 async def test_json_logs_are_one_object_per_line_on_stderr(tmp_path, checker):

@@ -46,18 +46,18 @@ def test_layers_apply_in_order_and_remember_origins(tmp_path, caplog):
         home,
         "config.toml",
         "[kernel]\nmax_in_flight = 10\nshutdown_grace_seconds = 2.0\n"
-        "[plugins.echo]\nenabled = true\n",
+        "[kernel_plugins.echo]\nenabled = true\n",
     )
-    write(home, "requirements.toml", "[plugins.echo]\nenabled = false\n")
+    write(home, "requirements.toml", "[kernel_plugins.echo]\nenabled = false\n")
     config = Config(home, ["kernel.max_in_flight=20"])
     assert config.get("kernel.max_in_flight") == 20
     assert config.origin("kernel.max_in_flight") == "-c override"
     assert config.origin("kernel.shutdown_grace_seconds") == str(home / "config.toml")
-    assert config.get("plugins.echo.enabled") is False
-    assert config.origin("plugins.echo.enabled").endswith("requirements.toml (managed)")
+    assert config.get("kernel_plugins.echo.enabled") is False
+    assert config.origin("kernel_plugins.echo.enabled").endswith("requirements.toml (managed)")
     assert config.origin("kernel.nothing_here") == f"{home / 'config.toml'}, -c override"
     assert config.origin("elsewhere") == "defaults"
-    assert "plugins.echo.enabled from" in caplog.text and "is overridden by" in caplog.text
+    assert "kernel_plugins.echo.enabled from" in caplog.text and "is overridden by" in caplog.text
     settings = config.kernel_settings()
     assert (settings.max_in_flight, settings.shutdown_grace_seconds) == (20, 2.0)
     assert settings.max_outbound_messages == KernelSettings().max_outbound_messages
@@ -101,21 +101,22 @@ def test_invalid_toml_names_the_file_and_position(tmp_path):
 
 def test_user_writes_are_atomic_and_keep_other_keys(tmp_path):
     home = tmp_path / "home"
-    write(home, "config.toml", '# comment\n[plugins.echo]\nenabled = true\nprefix = "x"\n')
+    write(home, "config.toml", '# comment\n[kernel_plugins.echo]\nenabled = true\nprefix = "x"\n')
     os.chmod(home / "config.toml", 0o640)
     config = Config(home)
-    config.set_user_value("plugins.echo.enabled", False)
+    config.set_user_value("kernel_plugins.echo.enabled", False)
     config.set_user_value("kernel.max_in_flight", 8)
     data = tomllib.loads((home / "config.toml").read_text())
     assert data == {
-        "plugins": {"echo": {"enabled": False, "prefix": "x"}},
+        "kernel_plugins": {"echo": {"enabled": False, "prefix": "x"}},
         "kernel": {"max_in_flight": 8},
     }
     assert stat.S_IMODE((home / "config.toml").stat().st_mode) == 0o640
     assert config.get("kernel.max_in_flight") == 8
-    assert config.unset_user_value("plugins.echo.prefix") is True
-    assert config.unset_user_value("plugins.echo.prefix") is False
-    assert sorted(p.name for p in home.iterdir()) == ["config.toml"]  # no temp files left
+    assert config.unset_user_value("kernel_plugins.echo.prefix") is True
+    assert config.unset_user_value("kernel_plugins.echo.prefix") is False
+    # No temp files left; the lock file serializes writers.
+    assert sorted(p.name for p in home.iterdir()) == ["config.toml", "config.toml.lock"]
 
 
 def test_new_config_file_is_private(tmp_path):

@@ -316,13 +316,13 @@ async def test_permission_denied_is_its_own_error(serve, tmp_path):
 async def test_size_limit_for_read_and_write(serve, tmp_path):
     big = tmp_path / "big"
     big.write_bytes(b"x" * 2000)
-    args = ["-c", "plugins.fs.max_file_bytes=1000"]
+    args = ["-c", "kernel_plugins.fs.max_file_bytes=1000"]
     async with serve(plugins=["fs"], args=args) as served:
         client = served.client
         await client.initialize()
         error = await fails(client, "fs/readFile", {"path": str(big)})
         assert error.code == TOO_LARGE
-        assert "exceeds the limit of 0.0 MiB (plugins.fs.max_file_bytes)" in error.message
+        assert "exceeds the limit of 0.0 MiB (kernel_plugins.fs.max_file_bytes)" in error.message
         assert (error.data["size"], error.data["limit"]) == (2000, 1000)
         params = {"path": str(tmp_path / "w"), "dataBase64": b64(b"y" * 1500)}
         assert (await fails(client, "fs/writeFile", params)).code == TOO_LARGE
@@ -332,9 +332,14 @@ async def test_size_limit_for_read_and_write(serve, tmp_path):
 def test_a_limit_that_cannot_fit_in_a_message_refuses_to_start(tmp_path):
     from tests.test_cli import kernel
 
-    out = kernel(tmp_path, "run", "--plugins", "fs", "-c", "plugins.fs.max_file_bytes=200000000")
+    out = kernel(
+        tmp_path, "run", "--plugins", "fs", "-c", "kernel_plugins.fs.max_file_bytes=200000000"
+    )
     assert out.returncode == 1
-    assert "plugins.fs.max_file_bytes: a file of 200000000 bytes needs a message of" in out.stderr
+    assert (
+        "kernel_plugins.fs.max_file_bytes: a file of 200000000 bytes needs a message of"
+        in out.stderr
+    )
 
 
 def _peak_rss(pid: int) -> int:

@@ -74,7 +74,7 @@ async def test_allow_remove_home_lets_a_home_go_but_never_the_root(serve, tmp_pa
     user_home = tmp_path / "user-home"
     (user_home / "notes").mkdir(parents=True)
     env = {"KERNEL_TEST_FS_JAIL": str(tmp_path), "HOME": str(user_home)}
-    args = ["-c", "plugins.fs.allow_remove_home=true"]
+    args = ["-c", "kernel_plugins.fs.allow_remove_home=true"]
     async with serve(plugins=["fs"], env=env, args=args, home=tmp_path / "kh") as served:
         await served.client.initialize()
         assert await served.client.request("fs/remove", {"path": str(user_home)}) == {}
@@ -157,7 +157,7 @@ async def test_create_directory_deeper_than_the_os_allows_is_an_fs_error(serve, 
 
 async def test_watch_limit_holds_exactly_under_pipelined_calls(serve, tmp_path):
     limit, calls = 16, 2000
-    args = ["-c", f"plugins.fs.max_watches_per_connection={limit}"]
+    args = ["-c", f"kernel_plugins.fs.max_watches_per_connection={limit}"]
     async with serve(plugins=["fs"], args=args) as served:
         client = served.client
         await client.initialize()

@@ -180,7 +180,7 @@ async def test_changes_go_only_to_the_watching_connection_and_close_cleans_up(li
 
 
 async def test_watches_per_connection_are_limited(serve, area):
-    args = ["-c", "plugins.fs.max_watches_per_connection=2"]
+    args = ["-c", "kernel_plugins.fs.max_watches_per_connection=2"]
     async with serve(plugins=["fs"], args=args) as served:
         client = served.client
         await client.initialize()

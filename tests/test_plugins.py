@@ -85,17 +85,17 @@ def test_unknown_and_contradictory_names(tmp_path):
 
 
 def test_config_can_disable_but_a_request_by_name_wins(tmp_path):
-    kernel = build(tmp_path, overrides=["plugins.echo.enabled=false"], disable=["clash"])
+    kernel = build(tmp_path, overrides=["kernel_plugins.echo.enabled=false"], disable=["clash"])
     assert "echo" not in kernel.plugins.active()
     assert kernel.plugins.records["echo"].disabled_reason.startswith("disabled in config")
-    kernel = build(tmp_path, plugins=["echo"], overrides=["plugins.echo.enabled=false"])
+    kernel = build(tmp_path, plugins=["echo"], overrides=["kernel_plugins.echo.enabled=false"])
     assert kernel.plugins.active() == ["echo"]
 
 
 def test_managed_requirements_forbid_a_plugin_even_by_name(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    (home / "requirements.toml").write_text("[plugins.echo]\nenabled = false\n")
+    (home / "requirements.toml").write_text("[kernel_plugins.echo]\nenabled = false\n")
     kernel = build(tmp_path, disable=["clash"])
     assert kernel.plugins.records["echo"].disabled_reason == "disabled by requirements.toml"
     with pytest.raises(StartupError, match=r"echo is disabled by requirements\.toml"):
@@ -105,7 +105,9 @@ def test_managed_requirements_forbid_a_plugin_even_by_name(tmp_path):
 def test_plugin_config_and_cli_options(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    (home / "config.toml").write_text('[plugins.configurable]\ngreeting = "hi"\nrepeat = 2\n')
+    (home / "config.toml").write_text(
+        '[kernel_plugins.configurable]\ngreeting = "hi"\nrepeat = 2\n'
+    )
     kernel = build(tmp_path, plugins=["configurable"], argv=["--configurable-shout"])
     plugin = kernel.plugins.records["configurable"].plugin
     assert (plugin.settings.greeting, plugin.settings.repeat, plugin.shout) == ("hi", 2, True)
@@ -115,14 +117,18 @@ def test_plugin_config_and_cli_options(tmp_path):
     ("override", "message"),
     [
         (
-            "plugins.configurable.repeat=0",
-            "plugins.configurable.repeat: must be at least 1 (from -c override)",
+            "kernel_plugins.configurable.repeat=0",
+            "kernel_plugins.configurable.repeat: must be at least 1 (from -c override)",
         ),
         (
-            "plugins.configurable.repeat='two'",
-            "plugins.configurable.repeat: expected an integer, got string (from -c override)",
+            "kernel_plugins.configurable.repeat='two'",
+            "kernel_plugins.configurable.repeat: expected an integer, got string "
+            "(from -c override)",
         ),
-        ("plugins.configurable.bogus=1", "plugins.configurable: unknown key(s): bogus"),
+        (
+            "kernel_plugins.configurable.bogus=1",
+            "kernel_plugins.configurable: unknown key(s): bogus",
+        ),
     ],
 )
 def test_bad_plugin_config_always_aborts_startup(tmp_path, override, message):
@@ -264,3 +270,121 @@ async def test_only_started_plugins_are_shut_down_in_reverse_order(tmp_path):
     await kernel.start()
     await kernel.stop(0.0)
     assert events == ["start a", "start c", "stop c", "stop a"]
+
+
+class RoutesFail(Recorder):
+    @hookimpl
+    def kernel_http_routes(self, kernel, router):
+        raise RuntimeError("no routes today")
+
+
+async def test_a_plugin_that_fails_after_starting_still_shuts_down(tmp_path):
+    from kernel.transports.network import NetworkListener, parse_listen_url
+
+    events: list[str] = []
+    plugins = {"late": RoutesFail(events, "late"), "other": Recorder(events, "other")}
+    kernel = build(tmp_path, discover=False, extra_plugins=plugins)
+    await kernel.start()
+    listener = NetworkListener(kernel, parse_listen_url("ws://127.0.0.1:0", tmp_path), [])
+    await listener.start()
+    try:
+        assert kernel.plugins.records["late"].stage == "add HTTP routes"
+        assert kernel.plugins.active() == ["other"]
+    finally:
+        await listener.stop()
+        await kernel.stop(0.0)
+        await listener.close()
+    assert events == ["start late", "start other", "stop other", "stop late"]
+
+
+class Ordered:
+    def __init__(self, events: list[str], name: str) -> None:
+        self.events, self.name = events, name
+
+    @hookimpl
+    def kernel_initialize_response(self, connection, params):
+        self.events.append(self.name)
+
+
+class First(Ordered):
+    @hookimpl(tryfirst=True)
+    def kernel_initialize_response(self, connection, params):
+        self.events.append(self.name)
+
+
+class Last(Ordered):
+    @hookimpl(trylast=True)
+    def kernel_initialize_response(self, connection, params):
+        self.events.append(self.name)
+
+
+class Wrapping:
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    @hookimpl(wrapper=True)
+    def kernel_register(self, registrar):
+        self.events.append(f"before {registrar.owner}")
+        result = yield
+        self.events.append(f"after {registrar.owner}")
+        return result
+
+    @hookimpl(hookwrapper=True)
+    def kernel_initialize_response(self, connection, params):
+        self.events.append("old-style wrapper in")
+        yield
+        self.events.append("old-style wrapper out")
+
+
+class Registers:
+    @hookimpl
+    def kernel_register(self, registrar):
+        registrar.method("registers/ping", lambda p, c: {"pong": True}, params=None, result=None)
+
+
+class FailsToRegister:
+    @hookimpl
+    def kernel_register(self, registrar):
+        raise RuntimeError("nope")
+
+
+async def test_pluggy_order_markers_and_wrappers_are_honoured(tmp_path):
+    from kernel.client import Client
+
+    events: list[str] = []
+    plugins = {
+        "a": Ordered(events, "a"),
+        "last": Last(events, "last"),
+        "b": Ordered(events, "b"),
+        "first": First(events, "first"),
+        "wrap": Wrapping(events),
+        "registers": Registers(),
+        "fails": FailsToRegister(),
+    }
+    kernel = build(tmp_path, discover=False, extra_plugins=plugins)
+    await kernel.start()
+    async with await Client.in_process(kernel) as client:
+        registered = [e for e in events if e.startswith(("before", "after"))]
+        # The wrapper runs around each plugin's own call; as pluggy defines,
+        # a failing call raises at its yield (so no "after fails").
+        assert registered == ["before fails", "before registers", "after registers"]
+        assert kernel.plugins.records["fails"].error == "RuntimeError: nope"
+        events.clear()
+        await client.initialize()
+        plain = [e for e in events if not e.startswith("old-style")]
+        assert plain == ["first", "a", "b", "last"]
+        assert events.count("old-style wrapper in") == 4
+    await kernel.stop(0.0)
+
+
+class WrapsAsync:
+    @hookimpl(wrapper=True)
+    def kernel_startup(self, kernel):
+        return (yield)
+
+
+def test_a_wrapper_around_a_may_be_async_hook_is_refused_at_load(tmp_path):
+    kernel = build(tmp_path, discover=False, extra_plugins={"wraps": WrapsAsync()})
+    assert "wraps kernel_startup, whose implementations may be async" in (
+        kernel.plugins.records["wraps"].error or ""
+    )

@@ -371,7 +371,7 @@ async def test_process_methods_are_experimental(serve):
 
 
 async def test_processes_per_connection_are_limited(serve):
-    args = ["-c", "plugins.process.max_processes_per_connection=2"]
+    args = ["-c", "kernel_plugins.process.max_processes_per_connection=2"]
     async with serve(plugins=["process"], args=args) as served:
         client = served.client
         await client.initialize(experimental=True)

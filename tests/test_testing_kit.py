@@ -35,6 +35,28 @@ async def test_in_process(kernel_client):
         assert client.kernel.plugins.active() == ["acme"]
 
 
+class LoudEcho:
+    @hookimpl
+    def kernel_register(self, registrar):
+        registrar.method("echo/echo", self.echo, params=None, result=None)
+
+    def echo(self, params, ctx):
+        return {"message": "replaced"}
+
+
+@pytest.mark.asyncio
+async def test_an_object_replaces_the_installed_plugin_of_its_name(kernel_client):
+    # echo is installed; the object under test wins (the docs' own pattern).
+    async with kernel_client(["echo"], extra_plugins={"echo": LoudEcho()}) as client:
+        await client.initialize()
+        assert await client.request("echo/echo", {"message": "m"}) == {"message": "replaced"}
+
+
+def test_startup_error_is_exported():
+    from kernel import StartupError
+    assert issubclass(StartupError, Exception)
+
+
 @pytest.mark.asyncio
 async def test_subprocess(kernel_process):
     async with kernel_process(["echo"]) as client:
@@ -46,5 +68,7 @@ async def test_subprocess(kernel_process):
 
 def test_fixtures_work_for_plugin_authors(pytester):
     pytester.makepyfile(test_plugin_author=PLUGIN_AUTHOR_TESTS)
+    # pytester's directory has no pytest configuration: pytest-asyncio runs
+    # in its default strict mode, as in a plugin author's fresh project.
     result = pytester.runpytest_subprocess("-p", "asyncio", "-q")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import stat
@@ -101,9 +102,8 @@ def test_socket_path_too_long_fails_before_serving(tmp_path):
     assert "longer than 103 bytes" in out.stderr
 
 
-async def _spawn_proxy(home, checker, *args: str) -> tuple[Client, CheckedStream]:
-    env = subprocess_env(home)
-    process = await asyncio.create_subprocess_exec(
+async def _proxy_process(home, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "kernel",
@@ -112,8 +112,12 @@ async def _spawn_proxy(home, checker, *args: str) -> tuple[Client, CheckedStream
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=env,
+        env=subprocess_env(home),
     )
+
+
+async def _spawn_proxy(home, checker, *args: str) -> tuple[Client, CheckedStream]:
+    process = await _proxy_process(home, *args)
     stream = CheckedStream(ProcessStream(process), checker)
     return Client(stream), stream
 
@@ -140,6 +144,20 @@ async def test_proxy_bridges_stdio_to_the_shared_server(listen, short_tmp, check
         assert await second.close() == 0
         assert server.process.returncode is None  # the shared server keeps running
     assert not (s1.violations or s2.violations)
+
+
+async def test_proxy_delivers_the_answer_to_a_garbage_line_before_hanging_up(listen, short_tmp):
+    home = short_tmp / "home"
+    async with listen(listen=["unix://"], home=home):
+        process = await _proxy_process(home)
+        # Three lines that each call for an error answer with id null, then EOF.
+        out, _ = await asyncio.wait_for(
+            process.communicate(b'this is not json\n[1, 2]\n{"id": {}, "method": "x"}\n'), 30
+        )
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert [a["id"] for a in answers] == [None, None, None]
+    assert answers[0]["error"]["code"] == -32700
+    assert process.returncode == 0
 
 
 def test_proxy_without_a_server_exits_1_with_a_hint(short_tmp):

@@ -256,12 +256,17 @@ async def test_stdio_websocket_and_unix_listeners_in_one_process(tmp_path, short
 def test_non_loopback_listener_without_auth_refuses_to_start(tmp_path):
     from tests.test_cli import kernel
 
-    out = kernel(tmp_path, "run", "--plugins", "echo", "--listen", "ws://0.0.0.0:0")
+    out = kernel(tmp_path, "run", "--plugins", "echo,ws_auth", "--listen", "ws://0.0.0.0:0")
     assert out.returncode == 1
     assert "refusing to listen on non-loopback address 0.0.0.0:0 without authentication" in (
         out.stderr
     )
-    assert "--ws-auth capability-token" in out.stderr
+    assert "--ws-auth capability-token" in out.stderr  # the hint of the loaded auth plugin
+    # Without an auth plugin the kernel names no plugin's flags.
+    out = kernel(tmp_path, "run", "--plugins", "echo", "--listen", "ws://0.0.0.0:0")
+    assert out.returncode == 1
+    assert "no loaded plugin provides websocket authentication" in out.stderr
+    assert "--ws-" not in out.stderr
 
 
 def test_a_port_in_use_fails_startup_with_the_reason(tmp_path):

@@ -170,8 +170,8 @@ async def test_issuer_and_audience_are_optional(listen, secret_file):
 
 
 async def test_config_file_keys_work_like_flags(listen, token_file):
-    args = ["-c", "plugins.ws_auth.mode='capability-token'"]
-    args += ["-c", f"plugins.ws_auth.token_file='{token_file}'"]
+    args = ["-c", "kernel_plugins.ws_auth.mode='capability-token'"]
+    args += ["-c", f"kernel_plugins.ws_auth.token_file='{token_file}'"]
     async with listen(plugins=PLUGINS, args=args) as server:
         assert (await upgrade(server, TOKEN))[0] == 101
         assert (await upgrade(server, "nope"))[0] == 401
@@ -232,8 +232,8 @@ async def test_non_loopback_listener_starts_with_auth(listen, token_file):
         ),
         (["--ws-auth", "signed-bearer-token"], "needs --ws-shared-secret-file ABSPATH"),
         (
-            ["-c", "plugins.ws_auth.mode='magic'"],
-            "plugins.ws_auth.mode: unknown mode 'magic'",
+            ["-c", "kernel_plugins.ws_auth.mode='magic'"],
+            "kernel_plugins.ws_auth.mode: unknown mode 'magic'",
         ),
     ],
 )

@@ -4,7 +4,7 @@ import asyncio
 
 import attrs
 
-from kernel import Registrar, RequestContext, hookimpl
+from kernel import RequestContext, method
 
 
 @attrs.frozen
@@ -18,14 +18,10 @@ class EchoResult:
     message: str
 
 
-async def echo(params: EchoParams, ctx: RequestContext) -> EchoResult:
-    """Wait ``delayMs`` (other requests keep flowing), then echo ``message``."""
-    if params.delay_ms:
-        await asyncio.sleep(params.delay_ms / 1000)
-    return EchoResult(params.message)
-
-
 class EchoPlugin:
-    @hookimpl
-    def kernel_register(self, registrar: Registrar) -> None:
-        registrar.method("echo/echo", echo, params=EchoParams, result=EchoResult)
+    @method("echo/echo")
+    async def echo(self, params: EchoParams, ctx: RequestContext) -> EchoResult:
+        """Wait ``delayMs`` (other requests keep flowing), then echo ``message``."""
+        if params.delay_ms:
+            await asyncio.sleep(params.delay_ms / 1000)
+        return EchoResult(params.message)

@@ -11,15 +11,26 @@ A plugin may declare what it serves right where it serves it::
 
 The kernel collects these from every plugin object after ``kernel_register``
 (which stays available for anything dynamic). A handler's params and result
-types come from its annotations: the first parameter's annotation is the
-params type (``None`` or none at all: the method takes no params), the
-return annotation the result type (``None``, ``dict`` or ``Any``: an empty
-or already wire-shaped result). Explicit ``params=``/``result=`` win.
+types come from its signature, in one of two shapes:
+
+* ``handler(params: AcmeGetParams, ctx)``: the first parameter's annotation
+  is the params class (``None``: the method takes no params);
+* ``handler(ctx, *, key: str, limit: int = 10)``: the keyword-only
+  parameters *are* the params. The kernel makes the params class from them,
+  named after the method as the reference names its types
+  (``acme/get`` → ``AcmeGetParams``), and calls the handler with the fields
+  as keywords. No params class to write for a simple method.
+
+The return annotation is the result type (``None``, ``dict`` or ``Any``: an
+empty or already wire-shaped result). Explicit ``params=``/``result=`` win.
+A notification may be declared the same short way:
+``notification("acme/changed", key=str)`` makes ``AcmeChangedNotification``.
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -31,12 +42,16 @@ __all__ = [
     "MethodMark",
     "Notification",
     "ServerRequest",
+    "Signature",
+    "annotation_of",
     "client_notification",
     "declared",
+    "handler_signature",
     "handler_types",
     "method",
     "notification",
     "server_request",
+    "type_name",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -117,9 +132,22 @@ def client_notification(
 
 
 def notification(
-    name: str, params: Any = None, *, experimental: bool = False, doc: str = ""
+    name: str, params: Any = None, *, experimental: bool = False, doc: str = "", **fields: Any
 ) -> Notification:
-    """Declare the notification ``name`` carrying ``params`` (assign it to a class attribute)."""
+    """Declare the notification ``name`` carrying ``params`` (assign it to a class attribute).
+
+    Instead of a params class, give its fields as keywords (``key=str``):
+    the class is made and named after the notification
+    (``acme/changed`` → ``AcmeChangedNotification``).
+    """
+    if fields:
+        if params is not None:
+            raise TypeError(f"notification {name!r}: give params or fields, not both")
+        params = _make_class(
+            type_name(name, "Notification"),
+            {k: (t, _REQUIRED) for k, t in fields.items()},
+            __name__,
+        )
     return Notification(name, params, experimental, doc)
 
 
@@ -163,6 +191,78 @@ def declared(plugin: Any) -> Iterator[tuple[Any, Any]]:
                 yield mark, getattr(plugin, attr)
 
 
+_REQUIRED: Any = attrs.NOTHING
+
+
+@attrs.frozen
+class Signature:
+    """How the kernel calls a handler: its wire types and an adapter, if one is needed."""
+
+    params: Any
+    result: Any
+    call: Callable[..., Any]
+    is_async: bool
+
+
+def type_name(name: str, suffix: str) -> str:
+    """``acme/get`` + ``Params`` → ``AcmeGetParams``, as the reference names its types."""
+    words = re.split(r"[/_.\-]+", name)
+    return "".join(w[:1].upper() + w[1:] for w in words if w) + suffix
+
+
+def handler_signature(
+    name: str, handler: Callable[..., Any], params: Any, result: Any
+) -> Signature:
+    """The :class:`Signature` of ``handler`` serving method ``name`` (see the module doc)."""
+    is_async = inspect.iscoroutinefunction(handler)
+    keywords = [
+        p
+        for p in inspect.signature(handler).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    if params is not INFER or not keywords:
+        params, result = handler_types(handler, params, result)
+        return Signature(params, result, handler, is_async)
+    fields = {p.name: (_annotation(handler, p.name), p.default) for p in keywords}
+    missing = [n for n, (tp, _) in fields.items() if tp is None]
+    if missing:
+        raise TypeError(f"{_name(handler)}: keyword parameters {missing} need annotations")
+    module = getattr(handler, "__module__", __name__)
+    made = _make_class(type_name(name, "Params"), fields, module)
+    names = list(fields)
+    _, result = handler_types(handler, None, result)
+
+    if is_async:
+
+        async def call_async(values: Any, ctx: Any) -> Any:
+            return await handler(ctx, **{n: getattr(values, n) for n in names})
+
+        return Signature(made, result, call_async, True)
+
+    def call(values: Any, ctx: Any) -> Any:
+        return handler(ctx, **{n: getattr(values, n) for n in names})
+
+    return Signature(made, result, call, False)
+
+
+def _make_class(class_name: str, fields: dict[str, tuple[Any, Any]], module: str) -> type:
+    def required(default: Any) -> bool:
+        return default is _REQUIRED or default is inspect.Parameter.empty
+
+    # Required fields first, as attrs requires; the wire does not care.
+    ordered = sorted(fields, key=lambda field: not required(fields[field][1]))
+    attributes = {
+        field: attrs.field(type=fields[field][0])
+        if required(fields[field][1])
+        else attrs.field(type=fields[field][0], default=fields[field][1])
+        for field in ordered
+    }
+    cls = attrs.make_class(class_name, attributes, frozen=True)
+    cls.__module__ = module
+    cls.__annotations__ = {field: fields[field][0] for field in ordered}
+    return cls
+
+
 def handler_types(handler: Callable[..., Any], params: Any, result: Any) -> tuple[Any, Any]:
     """``(params, result)`` types of ``handler``: explicit ones, else from its annotations.
 
@@ -180,6 +280,11 @@ def handler_types(handler: Callable[..., Any], params: Any, result: Any) -> tupl
     if result is INFER:
         result = _result_type(handler, _annotation(handler, "return"))
     return params, result
+
+
+def annotation_of(function: Callable[..., Any], name: str) -> Any:
+    """The evaluated annotation of parameter ``name`` (or ``"return"``) of ``function``."""
+    return _annotation(function, name)
 
 
 def _annotation(handler: Callable[..., Any], name: str) -> Any:

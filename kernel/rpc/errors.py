@@ -19,8 +19,6 @@ __all__ = [
     "RpcError",
     "internal_error",
     "invalid_field",
-    "invalid_params",
-    "invalid_request",
     "overloaded",
 ]
 
@@ -56,16 +54,6 @@ class RpcError(Exception):
 
     def __repr__(self) -> str:
         return f"RpcError({self.code}, {self.message!r})"
-
-
-def invalid_request(message: str, data: Any = None) -> RpcError:
-    """-32600: the message is not a request this server can accept."""
-    return RpcError(INVALID_REQUEST, message, data)
-
-
-def invalid_params(message: str, data: Any = None) -> RpcError:
-    """-32602: the params do not fit the method; ``message`` names the field."""
-    return RpcError(INVALID_PARAMS, message, data)
 
 
 def invalid_field(field: str, problem: str) -> RpcError:

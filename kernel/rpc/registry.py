@@ -16,7 +16,7 @@ from typing import Any, Literal
 import attrs
 
 from .converter import WireConverter
-from .declare import INFER, MethodMark, Notification, ServerRequest, declared, handler_types
+from .declare import INFER, MethodMark, Notification, ServerRequest, declared, handler_signature
 from .typenames import named_types
 
 __all__ = [
@@ -199,9 +199,11 @@ class Registrar:
     ) -> Entry:
         """Serve the client→server request ``name`` with ``handler``.
 
-        ``params`` and ``result`` default to the handler's annotations (see
-        :mod:`kernel.rpc.declare`): the first parameter's type and the
-        return type; None means no params, or a result of ``{}``/any JSON.
+        ``params`` and ``result`` default to the handler's signature (see
+        :mod:`kernel.rpc.declare`): ``handler(params: P, ctx) -> R``, or
+        ``handler(ctx, *, field: T, ...) -> R`` whose keyword-only
+        parameters make the params type; None means no params, or a result
+        of ``{}``/any JSON.
 
         ``handler(params, ctx)`` receives the structured params (None when
         ``params`` is None) and a :class:`kernel.RequestContext`; it returns a
@@ -213,18 +215,18 @@ class Registrar:
         :mod:`kernel.workers`). A plain function runs inline on the reader
         and must return quickly (use it for cheap lookups only).
         """
-        params, result = handler_types(handler, params, result)
+        signature = handler_signature(name, handler, params, result)
         return self._registry.add(
             Entry(
                 kind="method",
                 name=name,
                 owner=self.owner,
-                params=params,
-                result=result,
-                handler=handler,
+                params=signature.params,
+                result=signature.result,
+                handler=signature.call,
                 experimental=experimental,
                 doc=_doc(doc, handler),
-                is_async=inspect.iscoroutinefunction(handler),
+                is_async=signature.is_async,
             )
         )
 
@@ -260,18 +262,18 @@ class Registrar:
         doc: str | None = None,
     ) -> Entry:
         """Handle the client→server notification ``name`` with ``handler(params, ctx)``."""
-        params, _ = handler_types(handler, params, None)
+        signature = handler_signature(name, handler, params, None)
         return self._registry.add(
             Entry(
                 "client_notification",
                 name,
                 self.owner,
-                params,
+                signature.params,
                 None,
-                handler,
+                signature.call,
                 experimental,
                 _doc(doc, handler),
-                is_async=inspect.iscoroutinefunction(handler),
+                is_async=signature.is_async,
             )
         )
 

@@ -122,11 +122,16 @@ class NetworkListener:
         self._gate = ConnectionGate(kernel.settings.max_connections, self.url)
         # Checked now so a bad listener fails before any plugin starts.
         if spec.scheme == "ws" and not spec.loopback and not auth_modes:
+            hints = [h for _, h in kernel.plugins.call("kernel_websocket_auth_hint") if h]
+            how = (
+                f"configure {' or '.join(hints)}"
+                if hints
+                else "no loaded plugin provides websocket authentication; enable or install "
+                "one (`kernel plugins` lists them)"
+            )
             raise StartupError(
                 f"refusing to listen on non-loopback address {spec.host}:{spec.port} without "
-                "authentication; configure --ws-auth capability-token (with --ws-token-file "
-                "or --ws-token-sha256) or --ws-auth signed-bearer-token (with "
-                "--ws-shared-secret-file), or listen on 127.0.0.1"
+                f"authentication; {how}, or listen on 127.0.0.1"
             )
         self._claim: UnixSocketClaim | None = None
         if spec.scheme == "unix":

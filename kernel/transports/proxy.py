@@ -4,9 +4,12 @@ Each JSON line read on stdin becomes one websocket text frame; each frame
 from the server becomes one line on stdout. So an editor that only speaks
 stdio can share one long-running server with other clients.
 
-At stdin EOF the proxy keeps the socket open until every request it
-forwarded has been answered (or ``drain_timeout`` passes), then closes; the
-server ending the connection ends the proxy. Exit status: 0 on a clean end,
+At stdin EOF the proxy keeps the socket open until every line it forwarded
+that calls for an answer has been answered (or ``drain_timeout`` passes),
+then closes; the server ending the connection ends the proxy. A request
+awaits the answer with its id; a line the server cannot take as a request
+or notification (not JSON, an id of the wrong type) awaits one error answer
+with id null. Exit status: 0 on a clean end,
 1 when the socket cannot be reached or the connection fails.
 """
 
@@ -30,15 +33,30 @@ log = logging.getLogger("kernel.proxy")
 _LIMIT = 256 * 1024 * 1024
 
 
+_ANONYMOUS = ("null", None)
+"""The key of answers with id null (to lines that were no valid request)."""
+
+
 def _request_id(line: bytes | str) -> Any:
-    """The id of a request (``method`` and ``id``), else None."""
+    """The key of the answer ``line`` calls for, or None when it calls for none.
+
+    Requests (``method`` and ``id``) await their id; notifications and
+    responses to server requests await nothing; anything else awaits an
+    error with id null (:data:`_ANONYMOUS`).
+    """
     try:
         message = orjson.loads(line)
     except orjson.JSONDecodeError:
-        return None
-    if type(message) is dict and "method" in message and "id" in message:
-        return _key(message["id"])
-    return None
+        return _ANONYMOUS
+    if type(message) is not dict:
+        return _ANONYMOUS
+    if "method" in message:
+        if "id" not in message:
+            return None
+        return _key(message["id"]) or _ANONYMOUS
+    if "id" in message:
+        return None  # the client's answer to a server request
+    return _ANONYMOUS
 
 
 def _answer_id(frame: str) -> Any:
@@ -48,7 +66,7 @@ def _answer_id(frame: str) -> Any:
     except orjson.JSONDecodeError:
         return None
     if type(message) is dict and "id" in message and "method" not in message:
-        return _key(message["id"])
+        return _key(message["id"]) or (_ANONYMOUS if message["id"] is None else None)
     return None
 
 
@@ -73,7 +91,7 @@ async def run_proxy(socket_path: Path, drain_timeout: float = 5.0) -> int:
         stdin = await open_stdin(0, _LIMIT)
         stdout = StdoutLink(1)
         await stdout.open()
-        outstanding: set[Any] = set()
+        outstanding: dict[Any, int] = {}
         settled = asyncio.Event()
         settled.set()
         down = asyncio.create_task(_downstream(ws, stdout, outstanding, settled))
@@ -103,7 +121,7 @@ async def run_proxy(socket_path: Path, drain_timeout: float = 5.0) -> int:
 async def _upstream(
     stdin: asyncio.StreamReader,
     ws: aiohttp.ClientWebSocketResponse,
-    outstanding: set[Any],
+    outstanding: dict[Any, int],
     settled: asyncio.Event,
 ) -> None:
     while line := await stdin.readline():
@@ -111,7 +129,7 @@ async def _upstream(
             continue
         key = _request_id(line)
         if key is not None:
-            outstanding.add(key)
+            outstanding[key] = outstanding.get(key, 0) + 1
             settled.clear()
         await ws.send_frame(line.rstrip(b"\r\n"), aiohttp.WSMsgType.TEXT)
 
@@ -119,7 +137,7 @@ async def _upstream(
 async def _downstream(
     ws: aiohttp.ClientWebSocketResponse,
     stdout: StdoutLink,
-    outstanding: set[Any],
+    outstanding: dict[Any, int],
     settled: asyncio.Event,
 ) -> None:
     async for message in ws:
@@ -127,7 +145,9 @@ async def _downstream(
             continue
         await stdout.send([message.data.encode()])
         key = _answer_id(message.data)
-        if key is not None:
-            outstanding.discard(key)
+        if key is not None and key in outstanding:
+            outstanding[key] -= 1
+            if not outstanding[key]:
+                del outstanding[key]
             if not outstanding:
                 settled.set()

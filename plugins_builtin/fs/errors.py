@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
-from kernel import RpcError, invalid_field
+from kernel import RpcError
 
 __all__ = [
     "ALREADY_EXISTS",
@@ -27,7 +27,6 @@ __all__ = [
     "TOO_LARGE",
     "TOO_MANY_WATCHES",
     "UNSUPPORTED_TYPE",
-    "bad_param",
     "from_os_error",
     "fs_error",
 ]
@@ -83,7 +82,3 @@ def from_os_error(exc: OSError, path: str) -> RpcError:
     name = errno.errorcode.get(exc.errno or 0, "")
     detail = exc.strerror or "" if code == IO_ERROR else ""
     return fs_error(code, where, detail, **({"errno": name} if name else {}))
-
-
-# Request mistakes use the kernel's field-naming -32602.
-bad_param = invalid_field

@@ -17,7 +17,7 @@ import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 
-from kernel import atomic_write
+from kernel import atomic_write, invalid_field
 
 from .errors import (
     ALREADY_EXISTS,
@@ -26,7 +26,6 @@ from .errors import (
     NOT_FOUND,
     TOO_LARGE,
     UNSUPPORTED_TYPE,
-    bad_param,
     from_os_error,
     fs_error,
 )
@@ -111,7 +110,7 @@ def _too_large(path: str, size: int, limit: int) -> Exception:
     return fs_error(
         TOO_LARGE,
         path,
-        f"{_mib(size)} exceeds the limit of {_mib(limit)} (plugins.fs.max_file_bytes)",
+        f"{_mib(size)} exceeds the limit of {_mib(limit)} (kernel_plugins.fs.max_file_bytes)",
         size=size,
         limit=limit,
     )
@@ -132,7 +131,7 @@ def write_file(path: str, data_base64: str, limit: int, umask: int, durable: boo
     try:
         data = base64.b64decode(data_base64, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise bad_param("dataBase64", f"not valid base64 ({exc})") from None
+        raise invalid_field("dataBase64", f"not valid base64 ({exc})") from None
     if len(data) > limit:
         raise _too_large(path, len(data), limit)
     target = os.path.realpath(path) if os.path.islink(path) else path
@@ -269,15 +268,15 @@ def removal_target(path: str) -> str:
 def check_removable(target: str, protected: Iterable[str]) -> None:
     """Refuse the filesystem root, and any ``protected`` path or its ancestors."""
     if os.path.dirname(target) == target:
-        raise bad_param("path", "refusing to remove the filesystem root")
+        raise invalid_field("path", "refusing to remove the filesystem root")
     inside = target.rstrip(os.sep) + os.sep
     for keep in protected:
         if keep == target or keep.startswith(inside):
             what = "is" if keep == target else "contains"
-            raise bad_param(
+            raise invalid_field(
                 "path",
                 f"refusing to remove {target}: it {what} the home directory {keep} "
-                "(set plugins.fs.allow_remove_home = true to allow it)",
+                "(set kernel_plugins.fs.allow_remove_home = true to allow it)",
             )
 
 
@@ -324,12 +323,14 @@ def copy(source: str, destination: str, recursive: bool) -> None:
         _copy_link(source, destination)
     elif stat.S_ISDIR(mode):
         if not recursive:
-            raise bad_param("recursive", "must be true to copy a directory")
+            raise invalid_field("recursive", "must be true to copy a directory")
         real_source, real_destination = os.path.realpath(source), os.path.realpath(destination)
         if real_destination == real_source or real_destination.startswith(
             real_source.rstrip(os.sep) + os.sep
         ):
-            raise bad_param("destinationPath", "is inside sourcePath; a tree cannot hold itself")
+            raise invalid_field(
+                "destinationPath", "is inside sourcePath; a tree cannot hold itself"
+            )
         if os.path.lexists(destination):
             raise fs_error(ALREADY_EXISTS, destination)
         with _os_errors(destination):

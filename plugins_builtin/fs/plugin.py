@@ -17,11 +17,21 @@ from typing import Any, TypeVar
 
 import attrs
 
-from kernel import Connection, Kernel, PluginConfig, RequestContext, hookimpl, method, notification
+from kernel import (
+    Connection,
+    Kernel,
+    RequestContext,
+    hookimpl,
+    invalid_field,
+    method,
+    notification,
+)
 from kernel.blocking import BlockingTimeout
+from kernel.config import Config
+from kernel.settings import SettingError
 
 from . import operations
-from .errors import IO_ERROR, TOO_MANY_WATCHES, bad_param, from_os_error, fs_error
+from .errors import IO_ERROR, TOO_MANY_WATCHES, from_os_error, fs_error
 from .types import (
     FsChangedNotification,
     FsCopyParams,
@@ -53,7 +63,7 @@ T = TypeVar("T")
 
 @attrs.frozen
 class FsSettings:
-    """``[plugins.fs]`` in config.toml."""
+    """``[kernel_plugins.fs]`` in config.toml."""
 
     # The largest size whose base64 form fits the default 128 MiB message.
     max_file_bytes: int = 90 * MIB
@@ -65,6 +75,27 @@ class FsSettings:
     # fs/remove refuses the server's home and the user's home (and their
     # ancestors) unless this is true; the filesystem root is always refused.
     allow_remove_home: bool = False
+
+    def check(self, config: Config) -> None:
+        """Ranges, and that a whole file fits in one message."""
+        if self.max_file_bytes < 1:
+            raise SettingError("max_file_bytes", "must be at least 1")
+        # A file travels base64-encoded (4/3) inside one message.
+        encoded = (self.max_file_bytes + 2) // 3 * 4 + 4096
+        limit = config.kernel_settings().max_message_bytes
+        if encoded > limit:
+            raise SettingError(
+                "max_file_bytes",
+                f"a file of {self.max_file_bytes} bytes needs a message of about {encoded} "
+                f"bytes once base64-encoded, more than kernel.max_message_bytes ({limit}); "
+                "raise that too",
+            )
+        if self.watch_coalesce_ms < 0:
+            raise SettingError("watch_coalesce_ms", "must not be negative")
+        if self.max_watches_per_connection < 1:
+            raise SettingError("max_watches_per_connection", "must be at least 1")
+        if self.operation_timeout_seconds <= 0:
+            raise SettingError("operation_timeout_seconds", "must be positive")
 
 
 def _current_umask() -> int:
@@ -102,25 +133,11 @@ class FsPlugin:
         self._reserved: dict[int, int] = {}
 
     @hookimpl
-    def kernel_configure(self, kernel: Kernel, config: PluginConfig) -> None:
-        settings = config.structure(FsSettings)
-        if settings.max_file_bytes < 1:
-            raise config.error("max_file_bytes", "must be at least 1")
-        # A file travels base64-encoded (4/3) inside one message.
-        encoded = (settings.max_file_bytes + 2) // 3 * 4 + 4096
-        if encoded > kernel.settings.max_message_bytes:
-            raise config.error(
-                "max_file_bytes",
-                f"a file of {settings.max_file_bytes} bytes needs a message of about "
-                f"{encoded} bytes once base64-encoded, more than kernel.max_message_bytes "
-                f"({kernel.settings.max_message_bytes}); raise that too",
-            )
-        if settings.watch_coalesce_ms < 0:
-            raise config.error("watch_coalesce_ms", "must not be negative")
-        if settings.max_watches_per_connection < 1:
-            raise config.error("max_watches_per_connection", "must be at least 1")
-        if settings.operation_timeout_seconds <= 0:
-            raise config.error("operation_timeout_seconds", "must be positive")
+    def kernel_settings(self) -> type[FsSettings]:
+        return FsSettings
+
+    @hookimpl
+    def kernel_configure(self, kernel: Kernel, settings: FsSettings) -> None:
         self.settings = settings
         self.umask = _current_umask()
         self.kernel = kernel
@@ -156,7 +173,8 @@ class FsPlugin:
             raise fs_error(
                 IO_ERROR,
                 path,
-                f"timed out after {timeout:g} s (plugins.fs.operation_timeout_seconds); {outcome}",
+                f"timed out after {timeout:g} s "
+                f"(kernel_plugins.fs.operation_timeout_seconds); {outcome}",
             ) from None
         except RecursionError:
             raise fs_error(IO_ERROR, path, "the directory tree is too deep") from None
@@ -232,7 +250,9 @@ class FsPlugin:
         assert self.watches is not None
         conn = ctx.connection
         if (conn.id, params.watch_id) in self.watches.watches:
-            raise bad_param("watchId", f"already in use on this connection: {params.watch_id!r}")
+            raise invalid_field(
+                "watchId", f"already in use on this connection: {params.watch_id!r}"
+            )
         limit = self.settings.max_watches_per_connection
         # Count watches being set up too: pipelined calls cannot overshoot.
         if self.watches.count(conn) + self._reserved.get(conn.id, 0) >= limit:
@@ -240,7 +260,7 @@ class FsPlugin:
                 TOO_MANY_WATCHES,
                 params.path,
                 f"this connection already has {limit} watches "
-                "(plugins.fs.max_watches_per_connection)",
+                "(kernel_plugins.fs.max_watches_per_connection)",
                 limit=limit,
             )
         self._reserved[conn.id] = self._reserved.get(conn.id, 0) + 1
@@ -248,7 +268,7 @@ class FsPlugin:
             target: str = await self._disk(ctx, params.path, _canonical, params.path)
             # Re-check: another request of this connection may have taken the id meanwhile.
             if (conn.id, params.watch_id) in self.watches.watches:
-                raise bad_param(
+                raise invalid_field(
                     "watchId", f"already in use on this connection: {params.watch_id!r}"
                 )
             try:

@@ -16,7 +16,6 @@ from kernel import RpcError, invalid_field
 __all__ = [
     "SPAWN_FAILED",
     "TOO_MANY_PROCESSES",
-    "bad_param",
     "check_argv",
     "check_env",
     "check_sandbox_policy",
@@ -28,10 +27,6 @@ SPAWN_FAILED = -32020
 TOO_MANY_PROCESSES = -32021
 _U16 = 65535
 _NETWORK = ("restricted", "enabled")
-
-
-# Request mistakes use the kernel's field-naming -32602.
-bad_param = invalid_field
 
 
 def spawn_failed(argv0: str, exc: OSError) -> RpcError:
@@ -47,26 +42,26 @@ def spawn_failed(argv0: str, exc: OSError) -> RpcError:
 
 def check_argv(argv: list[str]) -> None:
     if not argv:
-        raise bad_param("command", "must not be empty")
+        raise invalid_field("command", "must not be empty")
     for index, arg in enumerate(argv):
         if "\0" in arg:
-            raise bad_param(f"command[{index}]", "contains a NUL byte")
+            raise invalid_field(f"command[{index}]", "contains a NUL byte")
     if not argv[0]:
-        raise bad_param("command[0]", "must not be empty")
+        raise invalid_field("command[0]", "must not be empty")
 
 
 def check_env(env: Mapping[str, str | None] | None) -> None:
     for key, value in (env or {}).items():
         if not key or "=" in key or "\0" in key:
-            raise bad_param(f"env.{key}", "not a valid variable name")
+            raise invalid_field(f"env.{key}", "not a valid variable name")
         if value is not None and "\0" in value:
-            raise bad_param(f"env.{key}", "contains a NUL byte")
+            raise invalid_field(f"env.{key}", "contains a NUL byte")
 
 
 def check_size(field: str, rows: int, cols: int) -> None:
     for name, value in (("rows", rows), ("cols", cols)):
         if not 0 <= value <= _U16:
-            raise bad_param(f"{field}.{name}", f"must be between 0 and {_U16}")
+            raise invalid_field(f"{field}.{name}", f"must be between 0 and {_U16}")
 
 
 def check_sandbox_policy(policy: Mapping[str, Any]) -> None:
@@ -87,22 +82,24 @@ def check_sandbox_policy(policy: Mapping[str, Any]) -> None:
             writableRoots=list,
         )
     else:
-        raise bad_param(
+        raise invalid_field(
             "sandboxPolicy.type",
             "expected one of 'dangerFullAccess', 'readOnly', 'externalSandbox', "
             f"'workspaceWrite', got {kind!r}",
         )
     for key, value in policy.items():
         if key not in fields:
-            raise bad_param(f"sandboxPolicy.{key}", f"unknown field for type {kind!r}")
+            raise invalid_field(f"sandboxPolicy.{key}", f"unknown field for type {kind!r}")
         want = fields[key]
         if want is bool and type(value) is not bool:
-            raise bad_param(f"sandboxPolicy.{key}", "expected a boolean")
+            raise invalid_field(f"sandboxPolicy.{key}", "expected a boolean")
         if isinstance(want, tuple) and value not in want:
-            raise bad_param(f"sandboxPolicy.{key}", f"expected one of {', '.join(want)}")
+            raise invalid_field(f"sandboxPolicy.{key}", f"expected one of {', '.join(want)}")
         if want is list:
             if type(value) is not list:
-                raise bad_param(f"sandboxPolicy.{key}", "expected an array of absolute paths")
+                raise invalid_field(f"sandboxPolicy.{key}", "expected an array of absolute paths")
             for index, root in enumerate(value):
                 if type(root) is not str or not os.path.isabs(root):
-                    raise bad_param(f"sandboxPolicy.{key}[{index}]", "expected an absolute path")
+                    raise invalid_field(
+                        f"sandboxPolicy.{key}[{index}]", "expected an absolute path"
+                    )

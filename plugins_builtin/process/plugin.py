@@ -18,17 +18,18 @@ import attrs
 
 from kernel import (
     Connection,
-    PluginConfig,
     RequestContext,
     RpcError,
     hookimpl,
+    invalid_field,
     method,
     notification,
 )
+from kernel.config import Config
+from kernel.settings import SettingError
 
 from .checks import (
     TOO_MANY_PROCESSES,
-    bad_param,
     check_argv,
     check_env,
     check_sandbox_policy,
@@ -67,11 +68,20 @@ _CLOSE_WAIT_SECONDS = 1.0
 
 @attrs.frozen
 class ProcessSettings:
-    """``[plugins.process]`` in config.toml."""
+    """``[kernel_plugins.process]`` in config.toml."""
 
     default_output_bytes_cap: int = 1 << 20
     default_exec_timeout_ms: int = 10_000
     max_processes_per_connection: int = 64
+
+    def check(self, config: Config) -> None:
+        """Ranges."""
+        if self.default_output_bytes_cap < 0:
+            raise SettingError("default_output_bytes_cap", "must not be negative")
+        if self.default_exec_timeout_ms < 0:
+            raise SettingError("default_exec_timeout_ms", "must not be negative")
+        if self.max_processes_per_connection < 1:
+            raise SettingError("max_processes_per_connection", "must be at least 1")
 
 
 class _Jobs:
@@ -98,7 +108,7 @@ def _decode(field: str, data: str | None) -> bytes:
     try:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise bad_param(field, f"not valid base64 ({exc})") from None
+        raise invalid_field(field, f"not valid base64 ({exc})") from None
 
 
 def _text(data: bytes) -> str:
@@ -116,14 +126,11 @@ class ProcessPlugin:
         self.settings = ProcessSettings()
 
     @hookimpl
-    def kernel_configure(self, config: PluginConfig) -> None:
-        settings = config.structure(ProcessSettings)
-        if settings.default_output_bytes_cap < 0:
-            raise config.error("default_output_bytes_cap", "must not be negative")
-        if settings.default_exec_timeout_ms < 0:
-            raise config.error("default_exec_timeout_ms", "must not be negative")
-        if settings.max_processes_per_connection < 1:
-            raise config.error("max_processes_per_connection", "must be at least 1")
+    def kernel_settings(self) -> type[ProcessSettings]:
+        return ProcessSettings
+
+    @hookimpl
+    def kernel_configure(self, settings: ProcessSettings) -> None:
         self.settings = settings
 
     @hookimpl
@@ -162,12 +169,12 @@ class ProcessPlugin:
         check_env(params.env)
         if params.size is not None:
             if not params.tty:
-                raise bad_param("size", "requires tty: true")
+                raise invalid_field("size", "requires tty: true")
             check_size("size", params.size.rows, params.size.cols)
         if cap is not None and cap < 0:
-            raise bad_param("outputBytesCap", "must not be negative")
+            raise invalid_field("outputBytesCap", "must not be negative")
         if timeout_ms is not None and timeout_ms < 0:
-            raise bad_param("timeoutMs", "must not be negative")
+            raise invalid_field("timeoutMs", "must not be negative")
         size = params.size
         return SpawnRequest(
             argv=list(params.command),
@@ -188,7 +195,7 @@ class ProcessPlugin:
             raise RpcError(
                 TOO_MANY_PROCESSES,
                 f"this connection already runs {limit} processes "
-                "(plugins.process.max_processes_per_connection)",
+                "(kernel_plugins.process.max_processes_per_connection)",
                 {"limit": limit},
             )
         jobs.starting += 1
@@ -205,16 +212,16 @@ class ProcessPlugin:
     @method("command/exec")
     async def exec(self, params: CommandExecParams, ctx: RequestContext) -> CommandExecResponse:
         if params.timeout_ms is not None and params.disable_timeout:
-            raise bad_param("timeoutMs", "cannot be set together with disableTimeout")
+            raise invalid_field("timeoutMs", "cannot be set together with disableTimeout")
         if params.output_bytes_cap is not None and params.disable_output_cap:
-            raise bad_param("outputBytesCap", "cannot be set together with disableOutputCap")
+            raise invalid_field("outputBytesCap", "cannot be set together with disableOutputCap")
         if params.sandbox_policy is not None and params.permission_profile is not None:
-            raise bad_param("sandboxPolicy", "cannot be set together with permissionProfile")
+            raise invalid_field("sandboxPolicy", "cannot be set together with permissionProfile")
         if params.sandbox_policy is not None:
             check_sandbox_policy(params.sandbox_policy)
         streaming = params.tty or params.stream_stdin or params.stream_stdout_stderr
         if streaming and params.process_id is None:
-            raise bad_param("processId", "required with tty, streamStdin or streamStdoutStderr")
+            raise invalid_field("processId", "required with tty, streamStdin or streamStdoutStderr")
         settings = self.settings
         cap = None if params.disable_output_cap else params.output_bytes_cap
         if cap is None and not params.disable_output_cap:
@@ -227,7 +234,7 @@ class ProcessPlugin:
         jobs = _jobs(ctx.connection)
         process_id = params.process_id
         if process_id is not None and process_id in jobs.exec:
-            raise bad_param("processId", f"already in use by a running command: {process_id!r}")
+            raise invalid_field("processId", f"already in use by a running command: {process_id!r}")
         conn = ctx.connection
 
         async def sink(stream: str, chunk: bytes, cap_reached: bool) -> None:
@@ -260,7 +267,7 @@ class ProcessPlugin:
     def _exec_job(self, ctx: RequestContext, process_id: str) -> RunningProcess:
         process = _jobs(ctx.connection).exec.get(process_id)
         if process is None:
-            raise bad_param("processId", f"no running command/exec with id {process_id!r}")
+            raise invalid_field("processId", f"no running command/exec with id {process_id!r}")
         return process
 
     @method("command/exec/write")
@@ -292,7 +299,7 @@ class ProcessPlugin:
         jobs = _jobs(ctx.connection)
         handle = params.process_handle
         if handle in jobs.spawned:
-            raise bad_param("processHandle", f"already in use by a running process: {handle!r}")
+            raise invalid_field("processHandle", f"already in use by a running process: {handle!r}")
         cap = params.output_bytes_cap
         if cap is None:
             cap = self.settings.default_output_bytes_cap
@@ -341,7 +348,7 @@ class ProcessPlugin:
     def _spawned(self, ctx: RequestContext, handle: str) -> RunningProcess:
         process = _jobs(ctx.connection).spawned.get(handle)
         if process is None:
-            raise bad_param("processHandle", f"no running process with handle {handle!r}")
+            raise invalid_field("processHandle", f"no running process with handle {handle!r}")
         return process
 
     @method("process/writeStdin", experimental=True)
@@ -369,12 +376,12 @@ class ProcessPlugin:
     @staticmethod
     async def _write(process: RunningProcess, key: str, data: str | None, close: bool) -> None:
         if data is None and not close:
-            raise bad_param("deltaBase64", "deltaBase64 or closeStdin is required")
+            raise invalid_field("deltaBase64", "deltaBase64 or closeStdin is required")
         payload = _decode("deltaBase64", data)
         try:
             await process.write(payload, close)
         except ValueError as exc:
-            raise bad_param(key, str(exc)) from None
+            raise invalid_field(key, str(exc)) from None
 
     @staticmethod
     def _resize(process: RunningProcess, key: str, size: Any) -> None:
@@ -382,4 +389,4 @@ class ProcessPlugin:
         try:
             process.resize(size.rows, size.cols)
         except ValueError as exc:
-            raise bad_param(key, str(exc)) from None
+            raise invalid_field(key, str(exc)) from None

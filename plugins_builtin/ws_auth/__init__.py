@@ -16,7 +16,7 @@ from aiohttp import web
 from kernel import AuthResult, PluginConfig, hookimpl
 from kernel.hookspecs import OptionGroup
 
-from .settings import DEFAULT_CLOCK_SKEW_SECONDS, MODES, AuthSettings, load_settings
+from .settings import DEFAULT_CLOCK_SKEW_SECONDS, MODES, AuthSettings, ConfigFile, load_settings
 from .verify import verify_bearer
 
 __all__ = ["WsAuthPlugin"]
@@ -56,6 +56,10 @@ class WsAuthPlugin:
         )
 
     @hookimpl
+    def kernel_settings(self) -> type[ConfigFile]:
+        return ConfigFile
+
+    @hookimpl
     def kernel_configure(self, config: PluginConfig, options: argparse.Namespace) -> None:
         self.settings = load_settings(config, options)
         if self.settings.mode is not None:
@@ -64,6 +68,13 @@ class WsAuthPlugin:
     @hookimpl
     def kernel_websocket_auth_mode(self) -> str | None:
         return self.settings.mode
+
+    @hookimpl
+    def kernel_websocket_auth_hint(self) -> str:
+        return (
+            "--ws-auth capability-token (with --ws-token-file or --ws-token-sha256) or "
+            "--ws-auth signed-bearer-token (with --ws-shared-secret-file)"
+        )
 
     @hookimpl
     def kernel_authenticate_websocket(self, request: web.Request) -> AuthResult | None:

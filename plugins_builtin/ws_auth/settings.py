@@ -1,4 +1,4 @@
-"""ws_auth settings: command-line flags over ``[plugins.ws_auth]`` in config.toml.
+"""ws_auth settings: command-line flags over ``[kernel_plugins.ws_auth]`` in config.toml.
 
 Every flag has a config key of the same meaning (``--ws-token-file`` is
 ``token_file``). A flag given on the command line wins over the config value.
@@ -19,7 +19,14 @@ import attrs
 
 from kernel import ConfigError, PluginConfig
 
-__all__ = ["CAPABILITY_TOKEN", "MODES", "SIGNED_BEARER_TOKEN", "AuthSettings", "load_settings"]
+__all__ = [
+    "CAPABILITY_TOKEN",
+    "MODES",
+    "SIGNED_BEARER_TOKEN",
+    "AuthSettings",
+    "ConfigFile",
+    "load_settings",
+]
 
 CAPABILITY_TOKEN = "capability-token"
 SIGNED_BEARER_TOKEN = "signed-bearer-token"
@@ -42,7 +49,7 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 @attrs.frozen
 class ConfigFile:
-    """``[plugins.ws_auth]`` as written in config.toml (all optional)."""
+    """``[kernel_plugins.ws_auth]`` as written in config.toml (all optional)."""
 
     mode: str | None = None
     token_file: str | None = None

@@ -256,6 +256,13 @@ class ClashPlugin:
 class ConfigurableSettings:
     greeting: str = "hello"
     repeat: int = 1
+    labels: dict[str, str] = attrs.field(factory=dict)
+
+    def check(self, config: Any) -> None:
+        from kernel import SettingError
+
+        if self.repeat < 1:
+            raise SettingError("repeat", "must be at least 1")
 
 
 class ConfigurablePlugin:
@@ -268,10 +275,12 @@ class ConfigurablePlugin:
         group.add_argument("--configurable-shout", action="store_true", help="answer in capitals")
 
     @hookimpl
-    def kernel_configure(self, config: Any, options: Any) -> None:
-        self.settings = config.structure(ConfigurableSettings)
-        if self.settings.repeat < 1:
-            raise config.error("repeat", "must be at least 1")
+    def kernel_settings(self) -> type[ConfigurableSettings]:
+        return ConfigurableSettings
+
+    @hookimpl
+    def kernel_configure(self, config: Any, options: Any, settings: ConfigurableSettings) -> None:
+        self.settings = settings
         self.shout = options.configurable_shout
         if config.get("forbidden") is not None:
             raise ConfigError("unreachable: unknown keys are rejected by structure()")
