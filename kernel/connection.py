@@ -334,12 +334,23 @@ class Connection:
         self.kernel.stats.notifications += 1
         return True
 
+    def next_server_request_id(self) -> int:
+        """Reserve the id of a server→client request (to name it before it is sent)."""
+        return next(self._server_ids)
+
     async def request(
-        self, method: str | ServerRequest, params: Any = None, *, timeout: float | None = -1
+        self,
+        method: str | ServerRequest,
+        params: Any = None,
+        *,
+        timeout: float | None = -1,
+        request_id: int | None = None,
     ) -> Any:
         """Send the declared server→client request ``method`` (a name or its declaration).
 
         Returns the client's result structured as the declared result type.
+        ``request_id`` is one reserved with :meth:`next_server_request_id`
+        (for callers that announce it, e.g. in ``serverRequest/resolved``).
         Raises :class:`kernel.RpcError` if the client answered an error,
         :class:`ServerRequestTimeout` after ``timeout`` seconds (default: the
         ``kernel.server_request_timeout_seconds`` setting; None waits
@@ -362,7 +373,8 @@ class Connection:
         if params is not None:
             encode = entry.unstructure_full if self.experimental else entry.unstructure_stable
             payload = encode(params)
-        request_id = next(self._server_ids)
+        if request_id is None:
+            request_id = next(self._server_ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:

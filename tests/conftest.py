@@ -247,3 +247,12 @@ def short_tmp():
     path = Path(tempfile.mkdtemp(prefix="k", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+async def model_server():
+    """A running stand-in for the model API (tests/support/model_server.py)."""
+    from tests.support.model_server import ModelServer
+
+    async with ModelServer() as server:
+        yield server

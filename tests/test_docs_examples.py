@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -80,3 +81,33 @@ def test_readme_client_snippet_runs(tmp_path):
     out = _run_script(tmp_path, code + "\nasyncio.run(main())\n")
     assert out.returncode == 0, out.stderr
     assert "{'message': 'hi'}" in out.stdout
+
+
+async def test_readme_turn_snippet_runs_against_a_model(tmp_path, model_server):
+    from tests.support.model_server import text
+
+    model_server.responses.append(text("It serves ", "the protocol."))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        'model_provider = "mock"\n[model_providers.mock]\n'
+        f'base_url = "{model_server.base_url}"\nrequest_max_retries = 0\n'
+    )
+    readme = (REPO / "README.md").read_text()
+    snippet = next(b for b in blocks(readme, "python") if "turn/start" in b)
+    imports = "\n".join(line for line in snippet.splitlines() if line.startswith("from "))
+    body = "\n".join(line for line in snippet.splitlines() if not line.startswith("from "))
+    code = f"import asyncio\n{imports}\n\nasync def main():\n{textwrap.indent(body, '    ')}\n"
+    script = tmp_path / "turn.py"
+    script.write_text(code + "\nasyncio.run(main())\n")
+    env = subprocess_env(home, {"PYTHONPATH": str(REPO)})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert out.decode() == "It serves the protocol."

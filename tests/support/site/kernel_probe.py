@@ -323,3 +323,87 @@ class HeaderAuthPlugin:
             return web.json_response({"hello": "from header_auth", "pid": os.getpid()})
 
         router.add_get("/header_auth/hello", hello)
+
+
+@attrs.frozen
+class ModelsProbeStreamParams:
+    provider: str
+    body: dict[str, Any]
+    headers: dict[str, str] | None = None
+    close_after: int | None = None
+
+
+@attrs.frozen
+class ModelsProbeProviderParams:
+    provider: str
+
+
+class ModelsProbePlugin:
+    """``models_probe``: calls the model hooks of the threads family like threads will.
+
+    Adds the threads hookspecs (unless the threads plugin already did) and
+    serves ``modelsProbe/provider {provider}`` → ``{"plugin", "provider"}``
+    and ``modelsProbe/stream {provider, body, headers?, closeAfter?}`` →
+    ``{"plugin", "events"}`` (every event, or the first ``closeAfter`` ones
+    after which the iterator is closed with ``aclose()``). A provider no
+    plugin serves answers ``{"plugin": null, ...}``.
+    """
+
+    def __init__(self) -> None:
+        self.kernel: Any = None
+
+    @hookimpl
+    def kernel_add_hookspecs(self, pluginmanager: Any) -> None:
+        from plugins_builtin.threads.hookspecs import ThreadsSpec
+
+        # The threads plugin adds the same specs and pluggy refuses a spec
+        # twice: leave them to it when it is loaded (in any order), and never
+        # add them a second time.
+        if pluginmanager.get_plugin("threads") is not None:
+            return
+        caller = getattr(pluginmanager.hook, "threads_model_stream", None)
+        if caller is None or not caller.has_spec():
+            pluginmanager.add_hookspecs(ThreadsSpec)
+
+    @hookimpl
+    def kernel_configure(self, kernel: Any) -> None:
+        self.kernel = kernel
+
+    @hookimpl
+    def kernel_register(self, registrar: Any) -> None:
+        registrar.method("modelsProbe/provider", self.provider, params=ModelsProbeProviderParams)
+        registrar.method("modelsProbe/stream", self.stream, params=ModelsProbeStreamParams)
+
+    async def provider(self, params: ModelsProbeProviderParams, ctx: Any) -> dict[str, Any]:
+        found = await self.kernel.plugins.first(
+            "threads_model_provider", provider_id=params.provider
+        )
+        if found is None:
+            return {"plugin": None, "provider": None}
+        return {"plugin": found[0], "provider": dict(found[1])}
+
+    async def stream(self, params: ModelsProbeStreamParams, ctx: Any) -> dict[str, Any]:
+        class Context:
+            connection = ctx.connection
+            thread_id = "thread-probe"
+            turn_id = "turn-probe"
+
+        found = await self.kernel.plugins.first(
+            "threads_model_stream",
+            provider_id=params.provider,
+            body=params.body,
+            headers=params.headers or {},
+            context=Context(),
+        )
+        if found is None:
+            return {"plugin": None, "events": []}
+        plugin, iterator = found
+        events: list[Any] = []
+        try:
+            async for event in iterator:
+                events.append(event)
+                if params.close_after is not None and len(events) >= params.close_after:
+                    break
+        finally:
+            await iterator.aclose()
+        return {"plugin": plugin, "events": events}

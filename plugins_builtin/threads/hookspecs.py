@@ -1,0 +1,115 @@
+"""The hooks the ``threads`` family publishes, for other plugins to implement.
+
+The contract is plain data in public formats, so no plugin imports this
+family: a model request is a Responses API request body, a model's answer is
+a stream of Responses API server-sent events (as dicts), a tool is a
+Responses API tool definition plus an async callable. Implement these hooks
+by name (pluggy matches implementations to specs by name); the threads plugin
+adds the specs when it loads and calls them one plugin at a time through
+``kernel.plugins``.
+
+Hooks:
+
+* :meth:`ThreadsSpec.threads_model_provider`: who knows a model provider id
+  (the ``models`` plugin: every ``[model_providers.<id>]`` and the built-in
+  ``openai``).
+* :meth:`ThreadsSpec.threads_model_stream`: who sends a model request and
+  streams its events.
+* :meth:`ThreadsSpec.threads_tools`: tools offered to the model for a turn
+  (``agent_tools``, ``mcp``, ``goals`` contribute).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from kernel import hookspec, may_be_async
+
+__all__ = ["ThreadsSpec"]
+
+
+class ThreadsSpec:
+    """Hook specifications of the threads family (see each method)."""
+
+    @hookspec
+    def threads_model_provider(self, provider_id: str) -> Mapping[str, Any] | None:
+        """Describe model provider ``provider_id``, if this plugin serves it.
+
+        When: when a thread is started, resumed or forked with a provider
+        (its ``modelProvider`` param, else config ``model_provider``, else
+        ``"openai"``), and by ``modelProvider/list``-style callers.
+
+        Parameters: ``provider_id``, the key of ``[model_providers.<id>]``.
+
+        Returns: None when this plugin does not know the id; else a mapping
+        with at least ``id``, ``name`` (display name) and ``wireApi``
+        (``"responses"`` or ``"chat"``), and ``requiresOpenaiAuth`` (bool).
+        The first plugin (in load order) that answers describes it.
+
+        Errors: logged with traceback; the next plugin is asked.
+        """
+
+    @hookspec
+    def threads_model_stream(
+        self, provider_id: str, body: Mapping[str, Any], headers: Mapping[str, str], context: Any
+    ) -> AsyncIterator[Mapping[str, Any]] | None:
+        """Send one model request and stream its events.
+
+        When: for every model request of a turn (and of compaction), after
+        the request is built; a steered or interrupted turn closes the
+        iterator (``aclose()``), which must cancel the HTTP request.
+
+        Parameters: ``provider_id`` as above; ``body``, a Responses API
+        request body (``model``, ``input``, ``tools``, ``tool_choice``,
+        ``parallel_tool_calls``, ``reasoning``, ``store``, ``stream``,
+        ``include``, ``prompt_cache_key``, ``text``...), which a provider
+        speaking another wire API translates; ``headers``, extra request
+        headers the reference sends (``session-id``, ``thread-id``,
+        ``originator``, ``User-Agent``...); ``context``, the request's
+        origin for plugins that decorate outbound requests: an object with
+        ``connection`` (the connection that started the turn, or None),
+        ``thread_id`` and ``turn_id``.
+
+        Returns: None when this plugin does not serve ``provider_id``; else
+        an async iterator of Responses API stream events as dicts
+        (``{"type": "response.output_text.delta", "delta": ..., "item_id": ...}``,
+        ``response.output_item.added``/``done``, reasoning deltas,
+        ``response.completed`` with ``usage``...). Failures are events too:
+        after the configured retries, the iterator yields one
+        ``{"type": "response.failed", "response": {"error": {"code": ...,
+        "message": ...}}}`` whose message says what to configure (a missing
+        API key names its environment variable), then ends. The first
+        plugin (in load order) that answers serves the request.
+
+        Errors: an exception raised while creating or iterating fails the
+        turn with that plugin's name in the log and a generic message to the
+        client.
+        """
+
+    @may_be_async
+    @hookspec
+    def threads_tools(self, turn: Any) -> list[Mapping[str, Any]] | None:
+        """Offer tools to the model for one turn. May be async.
+
+        When: once per turn, before its first model request.
+
+        Parameters: ``turn``, the running turn: ``turn.thread_id``,
+        ``turn.turn_id``, ``turn.cwd``, ``turn.settings`` (model, approval
+        policy, sandbox...), and the methods a tool uses to report progress
+        (documented in docs/threads.md, "Tools").
+
+        Returns: None, or a list of tools, each a mapping with ``spec`` (the
+        Responses API tool definition sent to the model: ``{"type":
+        "function", "name", "description", "parameters", "strict"}``,
+        ``{"type": "custom", ...}`` or ``{"type": "namespace", ...}``) and
+        ``call``, an async callable ``call(invocation) -> output``.
+        ``invocation`` has ``call_id``, ``name``, ``namespace``,
+        ``arguments`` (the raw string) and ``turn``; ``output`` is the
+        string (or list of content items) returned to the model. Tools of
+        all plugins are offered together, in load order; a name offered
+        twice is kept once (the first) and the duplicate logged.
+
+        Errors: logged with traceback; the turn runs without that plugin's
+        tools.
+        """

@@ -1,0 +1,257 @@
+"""Loading, creating and configuring threads: what the method handlers share.
+
+Settings resolve as the reference resolves them: the request's value, else
+config.toml (``model``, ``model_provider``, ``approval_policy``,
+``sandbox_mode``, ``model_reasoning_effort``, ``model_reasoning_summary``,
+``approvals_reviewer``, ``developer_instructions``), else the defaults below.
+A resumed thread keeps its recorded model and reasoning effort unless the
+request overrides them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import typing
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from kernel import RpcError, __version__
+
+from .checks import (
+    REASONING_SUMMARIES,
+    SANDBOX_MODES,
+    check_approval_policy,
+    check_dynamic_tools,
+    check_enum,
+    invalid_request,
+)
+from .hub import Hub, LoadedThread
+from .state import Settings, ThreadState, now_s, replay
+from .store.api import ThreadMeta, ThreadNotFound
+from .tools import BUILTIN_TOOL_NAMES
+
+if TYPE_CHECKING:
+    from kernel import Connection, Kernel
+
+__all__ = ["DEFAULT_MODEL", "DEFAULT_PROVIDER", "ThreadConfig", "ThreadService"]
+
+log = logging.getLogger("plugins.threads")
+
+DEFAULT_MODEL = "gpt-5.5"
+DEFAULT_PROVIDER = "openai"
+_REVIEWERS = ("user", "auto_review", "guardian_subagent")
+
+
+@attrs.frozen
+class ThreadConfig:
+    """The reference's top-level config.toml keys this family reads."""
+
+    model: str | None = None
+    model_provider: str | None = None
+    approval_policy: Any = None
+    sandbox_mode: str | None = None
+    model_reasoning_effort: str | None = None
+    model_reasoning_summary: str | None = None
+    approvals_reviewer: str | None = None
+    developer_instructions: str | None = None
+
+    @classmethod
+    def keys(cls) -> dict[str, Any]:
+        """What ``kernel_config_keys`` declares: each key with its type."""
+        hints = typing.get_type_hints(cls)
+        return {a.name: hints[a.name] for a in attrs.fields(cls)}
+
+
+def _reviewer(value: str | None) -> str | None:
+    # The legacy name is accepted everywhere and reported as auto_review.
+    return "auto_review" if value == "guardian_subagent" else value
+
+
+class ThreadService:
+    """Threads of one kernel: the store, the loaded ones, and their settings."""
+
+    def __init__(self, kernel: Kernel, store: Any, hub: Hub, config: ThreadConfig) -> None:
+        self.kernel = kernel
+        self.store = store
+        self.hub = hub
+        self.config = config
+
+    # -- settings -------------------------------------------------------------------
+
+    def resolve(self, params: Any, base: Settings | None = None) -> Settings:
+        """Settings from request ``params`` over ``base`` (a resumed thread) over config."""
+        config = self.config
+        cwd = getattr(params, "cwd", None)
+        if cwd is not None and not os.path.isabs(cwd):
+            raise RpcError(
+                -32602,
+                f"Invalid params: cwd: expected an absolute path, got relative path {cwd!r}",
+                {"problems": [{"path": "cwd", "message": "expected an absolute path"}]},
+            )
+        sandbox = getattr(params, "sandbox", None)
+        check_enum(sandbox, SANDBOX_MODES, "sandbox")
+        policy = getattr(params, "approval_policy", None)
+        check_approval_policy(policy)
+        reviewer = getattr(params, "approvals_reviewer", None)
+        check_enum(reviewer, _REVIEWERS, "approvalsReviewer")
+        if base is None:
+            base = Settings(
+                model=config.model or DEFAULT_MODEL,
+                model_provider=config.model_provider or DEFAULT_PROVIDER,
+                cwd=os.getcwd(),
+                approval_policy=config.approval_policy or "on-request",
+                approvals_reviewer=_reviewer(config.approvals_reviewer) or "user",
+                sandbox=config.sandbox_mode or "read-only",
+                reasoning_effort=config.model_reasoning_effort,
+                reasoning_summary=config.model_reasoning_summary,
+                developer_instructions=config.developer_instructions,
+            )
+        changes: dict[str, Any] = {}
+        for name, value in (
+            ("model", getattr(params, "model", None)),
+            ("model_provider", getattr(params, "model_provider", None)),
+            ("cwd", cwd),
+            ("approval_policy", policy),
+            ("approvals_reviewer", _reviewer(reviewer)),
+            ("sandbox", sandbox),
+            ("personality", getattr(params, "personality", None)),
+            ("base_instructions", getattr(params, "base_instructions", None)),
+            ("developer_instructions", getattr(params, "developer_instructions", None)),
+        ):
+            if value is not None:
+                changes[name] = value
+        return attrs.evolve(base, **changes)
+
+    async def check_provider(self, provider: str) -> None:
+        """Refuse a provider no plugin serves, saying what to configure."""
+        try:
+            found = await self.kernel.plugins.first("threads_model_provider", provider_id=provider)
+        except Exception:
+            log.exception("threads_model_provider failed")
+            found = None
+        if found is None:
+            raise invalid_request(
+                f"unknown model provider: {provider} (configure [model_providers.{provider}] in "
+                "config.toml, and keep the models plugin enabled)",
+                "modelProvider",
+            )
+
+    @staticmethod
+    def check_summary(value: str | None) -> None:
+        """A reasoning summary mode, if given."""
+        check_enum(value, REASONING_SUMMARIES, "summary")
+
+    @staticmethod
+    def check_tools(tools: list[Any] | None) -> list[Any]:
+        """The dynamic tools of ``thread/start``, checked (the reference's messages)."""
+        if not tools:
+            return []
+        check_dynamic_tools(tools, BUILTIN_TOOL_NAMES)
+        return list(tools)
+
+    # -- threads ---------------------------------------------------------------------
+
+    async def create(
+        self,
+        settings: Settings,
+        conn: Connection,
+        *,
+        ephemeral: bool,
+        dynamic_tools: list[Any],
+        forked_from: str | None = None,
+        name: str | None = None,
+        preview: str = "",
+        thread_source: str | None = None,
+    ) -> LoadedThread:
+        """A new thread, stored unless ephemeral, loaded and subscribed to by ``conn``."""
+        now = now_s()
+        info = conn.client_info
+        meta = ThreadMeta(
+            id=str(uuid.uuid4()),
+            created_at=now,
+            updated_at=now,
+            cwd=settings.cwd,
+            model=settings.model,
+            model_provider=settings.model_provider,
+            reasoning_effort=settings.reasoning_effort,
+            name=name,
+            preview=preview,
+            source="vscode",
+            thread_source=thread_source,
+            forked_from_id=forked_from,
+            cli_version=__version__,
+            originator=info.name if info is not None else None,
+        )
+        if not ephemeral:
+            meta = await self.store.create(meta)
+        state = ThreadState(id=meta.id, settings=settings)
+        thread = LoadedThread(meta, state, ephemeral=ephemeral, dynamic_tools=dynamic_tools)
+        await self.persist(thread, [{"type": "settings", "settings": settings.to_record()}])
+        if dynamic_tools:
+            await self.persist(thread, [{"type": "dynamic_tools", "tools": dynamic_tools}])
+        self.hub.add(thread)
+        self.hub.subscribe(thread, conn)
+        return thread
+
+    async def persist(self, thread: LoadedThread, records: list[dict[str, Any]]) -> None:
+        """Append to the rollout of a stored thread."""
+        if not thread.ephemeral:
+            await self.store.append(thread.id, records)
+
+    async def load(self, thread_id: str) -> LoadedThread:
+        """The loaded thread ``thread_id``, loading it from the store if needed."""
+        thread = self.hub.get(thread_id)
+        if thread is not None:
+            return thread
+        meta = await self.store.get(thread_id)
+        if meta is None or meta.archived:
+            raise invalid_request(f"no rollout found for thread id {thread_id}", "threadId")
+        try:
+            stored = await self.store.read(thread_id)
+        except ThreadNotFound:
+            raise invalid_request(
+                f"no rollout found for thread id {thread_id}", "threadId"
+            ) from None
+        thread = self.from_records(stored.meta, stored.records)
+        if self.hub.get(thread_id) is not None:  # loaded meanwhile
+            return self.hub.get(thread_id)  # type: ignore[return-value]
+        self.hub.add(thread)
+        return thread
+
+    def from_records(self, meta: Any, records: list[dict[str, Any]]) -> LoadedThread:
+        """A loaded thread rebuilt from its stored records."""
+        settings = Settings(
+            model=meta.model or self.config.model or DEFAULT_MODEL,
+            model_provider=meta.model_provider or DEFAULT_PROVIDER,
+            cwd=meta.cwd,
+            reasoning_effort=meta.reasoning_effort,
+        )
+        state = replay(ThreadState(id=meta.id, settings=settings), records)
+        tools: list[Any] = []
+        for record in records:
+            if record.get("type") == "dynamic_tools":
+                tools = list(record.get("tools") or [])
+        return LoadedThread(meta, state, ephemeral=False, dynamic_tools=tools)
+
+    async def stored_meta(self, thread_id: str) -> Any:
+        """Metadata of a loaded or stored (even archived) thread; -32600 if unknown."""
+        thread = self.hub.get(thread_id)
+        if thread is not None:
+            return thread.meta
+        meta = await self.store.get(thread_id)
+        if meta is None:
+            raise invalid_request(f"thread not loaded: {thread_id}", "threadId")
+        return meta
+
+    async def update_meta(self, thread: LoadedThread | None, thread_id: str, **changes: Any) -> Any:
+        """Change stored metadata (and the loaded copy); returns the new metadata."""
+        if thread is not None and thread.ephemeral:
+            thread.meta = attrs.evolve(thread.meta, **changes)
+            return thread.meta
+        meta = await self.store.update(thread_id, **changes)
+        if thread is not None:
+            thread.meta = meta
+        return meta

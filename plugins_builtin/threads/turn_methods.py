@@ -1,0 +1,295 @@
+"""``turn/*`` methods and the paged history reads: ``thread/turns/list``, ``thread/items/*``.
+
+``turn/start`` answers the new turn at once (``inProgress``, no items) and
+runs it in the background; the answer always precedes the turn's
+notifications. Overrides given on ``turn/start`` persist for later turns
+and are announced with ``thread/settings/updated`` before the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from kernel import RequestContext, method
+
+from .checks import check_input, check_thread_id, invalid_request
+from .engine import TurnRunner
+from .params import (
+    ThreadItemsListParams,
+    ThreadItemsReadParams,
+    ThreadTurnsListParams,
+    TurnInterruptParams,
+    TurnStartParams,
+    TurnSteerParams,
+)
+from .state import TurnState, now_s, turn_started_record
+from .wire import turn_payload
+
+if TYPE_CHECKING:
+    from .hub import LoadedThread
+    from .service import ThreadService
+
+__all__ = ["TurnMethods"]
+
+_VIEWS = ("notLoaded", "summary", "full")
+
+
+def _preview(items: list[dict[str, Any]]) -> str:
+    text = " ".join(i.get("text", "") for i in items if i.get("type") == "text").strip()
+    return text[:200]
+
+
+class TurnMethods:
+    """Mixin of the threads plugin: turns and paged history."""
+
+    service: ThreadService
+    max_model_requests: int
+
+    async def _loaded(self, thread_id: str) -> LoadedThread:
+        thread = self.service.hub.get(check_thread_id(thread_id))
+        if thread is None:
+            raise invalid_request(f"thread not loaded: {thread_id}", "threadId")
+        return thread
+
+    # -- turns -----------------------------------------------------------------
+
+    @method("turn/start")
+    async def turn_start(self, params: TurnStartParams, ctx: RequestContext) -> dict[str, Any]:
+        thread = await self._loaded(params.thread_id)
+        check_input(params.input)
+        self.service.check_summary(params.summary)
+        if thread.active:
+            raise invalid_request(
+                f"thread {thread.id} already has an active turn {thread.runner.turn_id}; "
+                "use turn/steer to add input or turn/interrupt to stop it",
+                "threadId",
+            )
+        settings = self.service.resolve(params, thread.state.settings)
+        overrides: dict[str, Any] = {}
+        if params.effort is not None:
+            overrides["reasoning_effort"] = params.effort
+        if params.summary is not None:
+            overrides["reasoning_summary"] = params.summary
+        if params.sandbox_policy is not None:
+            overrides["sandbox_policy"] = params.sandbox_policy
+        settings = attrs.evolve(settings, **overrides)
+        if settings.model_provider != thread.state.settings.model_provider:
+            await self.service.check_provider(settings.model_provider)
+        if await self._apply_settings(thread, settings):  # type: ignore[attr-defined]
+            await thread.emit(
+                "thread/settings/updated",
+                {"threadId": thread.id, "threadSettings": _thread_settings(settings)},
+            )
+        turn = TurnState(id=str(uuid.uuid4()), root_turn_id=params.root_turn_id)
+        result = {"turn": turn_payload(turn, "notLoaded")}
+        turn.started_at = now_s()
+        thread.state.turns.append(turn)
+        runner = TurnRunner(
+            ctx.kernel,
+            thread,
+            turn,
+            ctx.connection,
+            self.service.store,
+            max_requests=self.max_model_requests,
+            output_schema=params.output_schema,
+        )
+        thread.runner = runner
+        await self.service.persist(thread, [turn_started_record(turn)])
+        if not thread.meta.preview:
+            preview = _preview(params.input)
+            if preview:
+                await self.service.update_meta(thread, thread.id, preview=preview)
+        # Starts once this answer is on its way: it comes before the turn's notifications.
+        runner.task = asyncio.get_running_loop().create_task(
+            self._run_turn(thread, runner, params.input, params.client_user_message_id),
+            name=f"turn-{turn.id}",
+        )
+        return result
+
+    async def _run_turn(
+        self, thread: LoadedThread, runner: TurnRunner, items: list[Any], client_id: str | None
+    ) -> None:
+        try:
+            await runner.run(items, client_id)
+        finally:
+            self.service.hub.maybe_schedule_unload(thread)
+
+    @method("turn/steer")
+    def turn_steer(self, params: TurnSteerParams, ctx: RequestContext) -> dict[str, Any]:
+        thread = self.service.hub.get(check_thread_id(params.thread_id))
+        runner = thread.runner if thread is not None else None
+        if runner is None:
+            raise invalid_request("no active turn to steer", "expectedTurnId")
+        if params.expected_turn_id != runner.turn_id:
+            raise invalid_request(
+                f"expected active turn id `{params.expected_turn_id}` but found `{runner.turn_id}`",
+                "expectedTurnId",
+            )
+        check_input(params.input)
+        runner.steer(list(params.input), params.client_user_message_id)
+        return {"turnId": runner.turn_id}
+
+    @method("turn/interrupt")
+    def turn_interrupt(self, params: TurnInterruptParams, ctx: RequestContext) -> dict[str, Any]:
+        thread = self.service.hub.get(check_thread_id(params.thread_id))
+        runner = thread.runner if thread is not None else None
+        if runner is None:
+            raise invalid_request("no active turn to interrupt", "turnId")
+        if params.turn_id != runner.turn_id:
+            raise invalid_request(
+                f"expected active turn id {params.turn_id} but found {runner.turn_id}", "turnId"
+            )
+        runner.interrupt()
+        return {}
+
+    # -- paged history ----------------------------------------------------------
+
+    async def _history(self, thread_id: str) -> Any:
+        """The thread's state: loaded, else read from the store (not loaded by this)."""
+        thread = self.service.hub.get(check_thread_id(thread_id))
+        if thread is not None:
+            return thread.state
+        await self.service.stored_meta(thread_id)
+        stored = await self.service.store.read(thread_id)
+        return self.service.from_records(stored.meta, stored.records).state
+
+    @method("thread/turns/list")
+    async def thread_turns_list(
+        self, params: ThreadTurnsListParams, ctx: RequestContext
+    ) -> dict[str, Any]:
+        state = await self._history(params.thread_id)
+        view = params.items_view or "summary"
+        if view not in _VIEWS:
+            raise invalid_request(f"itemsView must be one of {', '.join(_VIEWS)}", "itemsView")
+        turns = state.turns
+        page, next_cursor, back_cursor = _page(
+            [t.id for t in turns], params.cursor, params.limit, params.sort_direction, "turns"
+        )
+        by_id = {t.id: t for t in turns}
+        shown = "turnsSummary" if view == "summary" else view
+        return {
+            "data": [turn_payload(by_id[tid], shown) for tid in page],
+            "nextCursor": next_cursor,
+            "backwardsCursor": back_cursor,
+        }
+
+    @method("thread/items/list")
+    async def thread_items_list(
+        self, params: ThreadItemsListParams, ctx: RequestContext
+    ) -> dict[str, Any]:
+        state = await self._history(params.thread_id)
+        entries: dict[str, dict[str, Any]] = {}
+        for turn in state.turns:
+            if params.turn_id is not None and turn.id != params.turn_id:
+                continue
+            for item in turn.items:
+                entries[f"{turn.id}/{item['id']}"] = _entry(turn, item)
+        cursor = (
+            params.cursor
+            if isinstance(params.cursor, str) or params.cursor is None
+            else (json.dumps(params.cursor))
+        )
+        page, next_cursor, back_cursor = _page(
+            list(entries), cursor, params.limit, params.sort_direction or "asc", "items"
+        )
+        return {
+            "data": [entries[key] for key in page],
+            "nextCursor": next_cursor,
+            "backwardsCursor": back_cursor,
+        }
+
+    @method("thread/items/read", experimental=True)
+    async def thread_items_read(
+        self, params: ThreadItemsReadParams, ctx: RequestContext
+    ) -> dict[str, Any]:
+        state = await self._history(params.thread_id)
+        turn = state.turn(params.turn_id)
+        if turn is None:
+            raise invalid_request(f"turn not found: {params.turn_id}", "turnId")
+        wanted = set(params.item_ids)
+        data = [_entry(turn, item) for item in turn.items if item["id"] in wanted]
+        return {"data": data}
+
+
+def _entry(turn: TurnState, item: dict[str, Any]) -> dict[str, Any]:
+    """A ``ThreadItemEntry``."""
+    started, completed = turn.times.get(item["id"], (None, None))
+    return {"turnId": turn.id, "item": item, "startedAtMs": started, "completedAtMs": completed}
+
+
+def _thread_settings(settings: Any) -> dict[str, Any]:
+    from .wire import sandbox_policy
+
+    return {
+        "approvalPolicy": settings.approval_policy,
+        "approvalsReviewer": settings.approvals_reviewer,
+        "collaborationMode": {
+            "mode": "default",
+            "settings": {
+                "model": settings.model,
+                "reasoning_effort": settings.reasoning_effort,
+                "developer_instructions": settings.developer_instructions,
+            },
+        },
+        "cwd": settings.cwd,
+        "model": settings.model,
+        "modelProvider": settings.model_provider,
+        "effort": settings.reasoning_effort,
+        "summary": settings.reasoning_summary,
+        "sandboxPolicy": settings.sandbox_policy or sandbox_policy(settings.sandbox, settings.cwd),
+        "personality": settings.personality,
+    }
+
+
+def _encode(scope: str, position: int, direction: str) -> str:
+    raw = json.dumps({"scope": scope, "position": position, "direction": direction})
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode(cursor: str, scope: str) -> tuple[int, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if data["scope"] != scope:
+            raise ValueError(scope)
+        return int(data["position"]), str(data["direction"])
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
+        raise invalid_request(f"invalid cursor: {cursor}", "cursor") from None
+
+
+def _page(
+    keys: list[str], cursor: str | None, limit: int | None, direction: str | None, scope: str
+) -> tuple[list[str], str | None, str | None]:
+    """One page of ``keys`` (oldest first) in ``direction``; newest first by default for turns.
+
+    A cursor names a position in the oldest-first list and the direction to
+    go from it; ``backwardsCursor`` walks the other way from this page.
+    """
+    order = direction or "desc"
+    if order not in ("asc", "desc"):
+        raise invalid_request("sortDirection must be asc or desc", "sortDirection")
+    size = len(keys)
+    count = limit if limit else size or 1
+    if cursor is None:
+        start = 0 if order == "asc" else size - 1
+    else:
+        start, order = _decode(cursor, scope)
+    step = 1 if order == "asc" else -1
+    positions: list[int] = []
+    position = start
+    while 0 <= position < size and len(positions) < count:
+        positions.append(position)
+        position += step
+    page = [keys[p] for p in positions]
+    next_cursor = _encode(scope, position, order) if 0 <= position < size else None
+    back = None
+    if positions:
+        before = positions[0] - step
+        if 0 <= before < size:
+            back = _encode(scope, before, "desc" if order == "asc" else "asc")
+    return page, next_cursor, back
