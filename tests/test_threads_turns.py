@@ -156,10 +156,7 @@ async def test_interrupt_completes_the_partial_message_and_marks_the_history(ser
     model_server.responses.extend([stall(*_partial("par")), text("after")])
     async with agent_server(serve, model_server) as agent:
         thread_id = (await agent.start())["thread"]["id"]
-        start = await agent.client.request(
-            "turn/start", {"threadId": thread_id, "input": [{"type": "text", "text": "go"}]}
-        )
-        turn_id = start["turn"]["id"]
+        turn_id = await agent.begin(thread_id, "go")
         await agent.until("item/agentMessage/delta")
         assert (
             await agent.client.request("turn/interrupt", {"threadId": thread_id, "turnId": turn_id})
@@ -190,10 +187,7 @@ async def test_steer_abandons_the_request_and_asks_again_with_the_input(serve, m
     model_server.responses.extend([stall(*_partial("draft")), text("steered answer")])
     async with agent_server(serve, model_server) as agent:
         thread_id = (await agent.start())["thread"]["id"]
-        start = await agent.client.request(
-            "turn/start", {"threadId": thread_id, "input": [{"type": "text", "text": "go"}]}
-        )
-        turn_id = start["turn"]["id"]
+        turn_id = await agent.begin(thread_id, "go")
         await agent.until("item/agentMessage/delta")
         answer = await agent.client.request(
             "turn/steer",
@@ -232,10 +226,7 @@ async def test_steer_and_interrupt_errors_use_the_reference_wording(serve, model
         error = await fails(agent.client, "turn/steer", steer)
         assert (error.code, error.message) == (-32600, "no active turn to steer")
         model_server.responses.append(stall())
-        start = await agent.client.request(
-            "turn/start", {"threadId": thread_id, "input": [{"type": "text", "text": "x"}]}
-        )
-        turn_id = start["turn"]["id"]
+        turn_id = await agent.begin(thread_id, "x")
         error = await fails(
             agent.client, "turn/interrupt", {"threadId": thread_id, "turnId": "wrong"}
         )
@@ -350,3 +341,31 @@ async def test_a_chat_completions_provider_runs_turns_and_tools(serve, model_ser
     assert last.path == "/v1/chat/completions"
     roles = [m["role"] for m in last.body["messages"]]
     assert "tool" in roles and roles[-1] == "tool"
+
+
+async def test_images_reach_the_model(serve, model_server, tmp_path):
+    png = tmp_path / "shot.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    model_server.responses.append(text("seen"))
+    async with agent_server(serve, model_server) as agent:
+        thread_id = (await agent.start())["thread"]["id"]
+        await agent.client.request(
+            "turn/start",
+            {
+                "threadId": thread_id,
+                "input": [
+                    {"type": "text", "text": "look"},
+                    {"type": "localImage", "path": str(png)},
+                    {"type": "image", "url": "https://example.com/a.png"},
+                    {"type": "localImage", "path": str(tmp_path / "missing.png")},
+                ],
+            },
+        )
+        notes = await agent.until("turn/completed")
+    user = next(n.params["item"] for n in notes if n.method == "item/completed")
+    assert [c["type"] for c in user["content"]] == ["text", "localImage", "image", "localImage"]
+    parts = model_server.requests[-1].body["input"][-1]["content"]
+    assert parts[1]["type"] == "input_image"
+    assert parts[1]["image_url"].startswith("data:image/png;base64,iVBORw0KGgo")
+    assert parts[2] == {"type": "input_image", "image_url": "https://example.com/a.png"}
+    assert parts[3]["type"] == "input_text" and "unreadable" in parts[3]["text"]

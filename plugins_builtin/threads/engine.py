@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from kernel import ConnectionClosed
 
+from .inputs import input_to_model, user_message_item
 from .prompt import request_body
 from .state import (
     ABORTED_MARKER,
@@ -44,49 +45,9 @@ if TYPE_CHECKING:
 
     from .hub import LoadedThread
 
-__all__ = ["TurnRunner", "input_to_model"]
+__all__ = ["TurnFailed", "TurnRunner"]
 
 log = logging.getLogger("plugins.threads.engine")
-
-
-def input_to_model(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """A Responses API user message from protocol ``UserInput`` items."""
-    content: list[dict[str, Any]] = []
-    for item in items:
-        kind = item.get("type")
-        if kind == "text":
-            content.append({"type": "input_text", "text": item["text"]})
-        elif kind == "image":
-            if "url" in item:
-                content.append({"type": "input_image", "image_url": item["url"]})
-            else:
-                content.append({"type": "input_image", "file_id": item["fileId"]})
-        elif kind == "localImage":
-            content.append({"type": "input_text", "text": f'<image path="{item["path"]}" />'})
-        elif kind in ("mention", "skill"):
-            content.append(
-                {
-                    "type": "input_text",
-                    "text": f'<{kind} name="{item["name"]}" path="{item["path"]}" />',
-                }
-            )
-    return {"type": "message", "role": "user", "content": content}
-
-
-def user_message_item(items: list[dict[str, Any]], client_id: str | None) -> dict[str, Any]:
-    """The ``userMessage`` item of some user input."""
-    content = [
-        {**item, "text_elements": item.get("text_elements", [])}
-        if item.get("type") == "text"
-        else item
-        for item in items
-    ]
-    return {
-        "type": "userMessage",
-        "id": str(uuid.uuid4()),
-        "clientId": client_id,
-        "content": content,
-    }
 
 
 class TurnRunner:
@@ -296,7 +257,8 @@ class TurnRunner:
         item = user_message_item(items, client_id)
         await self.start_item(item)
         await self.complete_item(item)
-        await self._model_items([input_to_model(items)])
+        message = await input_to_model(items, self.kernel, self.thread)
+        await self._model_items([message])
 
     async def _model_items(self, items: list[dict[str, Any]]) -> None:
         self.thread.state.history.extend(items)

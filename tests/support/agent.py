@@ -53,6 +53,13 @@ class Agent:
         params.setdefault("cwd", "/tmp")
         return await self.client.request("thread/start", params)
 
+    async def begin(self, thread_id: str, text: str = "hi") -> str:
+        """Start a turn without waiting for it; returns its id."""
+        result = await self.client.request(
+            "turn/start", {"threadId": thread_id, "input": [{"type": "text", "text": text}]}
+        )
+        return str(result["turn"]["id"])
+
     async def turn(
         self, thread_id: str, text: str = "hi", timeout: float = 20, **params: Any
     ) -> tuple[dict[str, Any], list[Notification]]:
