@@ -18,6 +18,7 @@ import attrs
 
 from kernel import (
     Connection,
+    Kernel,
     RequestContext,
     RpcError,
     hookimpl,
@@ -37,6 +38,7 @@ from .checks import (
     spawn_failed,
 )
 from .runner import RunningProcess, SpawnRequest, merged_env
+from .service import ProcessService
 from .types import (
     CommandExecOutputDeltaNotification,
     CommandExecParams,
@@ -124,14 +126,23 @@ class ProcessPlugin:
 
     def __init__(self) -> None:
         self.settings = ProcessSettings()
+        self.service: ProcessService | None = None
 
     @hookimpl
     def kernel_settings(self) -> type[ProcessSettings]:
         return ProcessSettings
 
     @hookimpl
-    def kernel_configure(self, settings: ProcessSettings) -> None:
+    def kernel_configure(self, kernel: Kernel, settings: ProcessSettings) -> None:
         self.settings = settings
+        # Other families (the agent's exec_command) start processes through this.
+        self.service = ProcessService(settings.default_output_bytes_cap)
+        kernel.services["process"] = self.service
+
+    @hookimpl
+    async def kernel_shutdown(self, kernel: Kernel) -> None:
+        if self.service is not None:
+            await self.service.close()
 
     @hookimpl
     async def kernel_connection_closed(self, connection: Connection) -> None:
