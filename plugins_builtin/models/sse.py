@@ -76,8 +76,12 @@ class SseDecoder:
         buffer = self._buffer + text
         start = 0
         length = len(buffer)
+        # The next CR is searched again only once we pass it: searching from every
+        # line start would rescan the rest of the chunk per line (quadratic).
+        cr = buffer.find("\r")
         while start < length:
-            cr = buffer.find("\r", start)
+            if 0 <= cr < start:
+                cr = buffer.find("\r", start)
             lf = buffer.find("\n", start)
             if cr < 0 and lf < 0:
                 break

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from kernel import ConnectionClosed
 
+from .approvals import ask_approval
 from .inputs import input_to_model, user_message_item
 from .prompt import request_body
 from .state import (
@@ -116,6 +117,9 @@ class TurnRunner:
     async def complete_item(self, item: dict[str, Any]) -> None:
         """``item/completed``, recorded in the turn and the rollout."""
         self.open_items.pop(item["id"], None)
+        parts = item.pop("_textParts", None)
+        if parts:  # streamed text is collected in parts: one join, not a copy per delta
+            item["text"] = item.get("text", "") + "".join(parts)
         started = item.get("_startedAtMs")
         completed = now_ms()
         public = _public(item)
@@ -154,6 +158,21 @@ class TurnRunner:
     async def set_flags(self, flags: list[str]) -> None:
         """Change the thread's active flags (``waitingOnApproval``...)."""
         await self.thread.set_flags(flags)
+
+    async def ask_approval(
+        self, kind: str, method: str, params: dict[str, Any], allowed: Any
+    ) -> dict[str, Any]:
+        """Ask the reviewer hook, else the client; fails closed (see :mod:`.approvals`)."""
+        return await ask_approval(self, kind, method, params, allowed)
+
+    @property
+    def session(self) -> dict[str, Any]:
+        """Per-thread scratch space for tools (approvals cached for the session...)."""
+        return self.thread.session
+
+    def end_as_interrupted(self) -> None:
+        """End the turn ``interrupted`` after the current tool call (an approval's ``cancel``)."""
+        self.interrupt()
 
     async def persist(self, records: list[dict[str, Any]]) -> None:
         """Append records to the thread's rollout (nothing for an ephemeral thread)."""

@@ -17,6 +17,8 @@ Hooks:
   streams its events.
 * :meth:`ThreadsSpec.threads_tools`: tools offered to the model for a turn
   (``agent_tools``, ``mcp``, ``goals`` contribute).
+* :meth:`ThreadsSpec.threads_review_approval`: who decides an approval
+  instead of the client (``guardian`` answers under ``auto_review``).
 """
 
 from __future__ import annotations
@@ -112,4 +114,28 @@ class ThreadsSpec:
 
         Errors: logged with traceback; the turn runs without that plugin's
         tools.
+        """
+
+    @may_be_async
+    @hookspec
+    def threads_review_approval(
+        self, turn: Any, kind: str, params: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        """Decide an approval the turn needs, instead of asking the client. May be async.
+
+        When: every time a tool asks for approval (``turn.ask_approval``),
+        before the client is asked; ``turn.settings["approvals_reviewer"]``
+        says who the user wants to review (``"user"`` or ``"auto_review"``).
+
+        Parameters: ``turn`` (as for :meth:`threads_tools`); ``kind``,
+        ``"command"``, ``"fileChange"`` or ``"permissions"``; ``params``,
+        the server request the client would get
+        (``item/commandExecution/requestApproval`` params...).
+
+        Returns: None to let the client decide; else the answer the client
+        would give (``{"decision": "accept"}``...). The first plugin (in
+        load order) that answers decides.
+
+        Errors: the approval fails closed (declined) and the failure is
+        logged; the client is not asked.
         """

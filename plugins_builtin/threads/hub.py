@@ -38,6 +38,8 @@ class LoadedThread:
         self.subscribers: dict[int, Connection] = {}
         self.runner: Any = None  # the running TurnRunner, if any
         self.flags: list[str] = []
+        self.session: dict[str, Any] = {}
+        """Scratch space tools keep for the life of the loaded thread (session grants)."""
         self.lock = asyncio.Lock()
         self._unload_timer: asyncio.TimerHandle | None = None
 

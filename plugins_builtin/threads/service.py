@@ -14,6 +14,7 @@ import logging
 import os
 import typing
 import uuid
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -42,6 +43,7 @@ log = logging.getLogger("plugins.threads")
 
 DEFAULT_MODEL = "gpt-5.5"
 DEFAULT_PROVIDER = "openai"
+_HISTORY_CACHE = 8  # unloaded threads whose replayed history is kept
 _REVIEWERS = ("user", "auto_review", "guardian_subagent")
 
 
@@ -78,6 +80,8 @@ class ThreadService:
         self.store = store
         self.hub = hub
         self.config = config
+        # Replayed history of unloaded threads, by thread id: (store version, state).
+        self._history: OrderedDict[str, tuple[str, ThreadState]] = OrderedDict()
 
     # -- settings -------------------------------------------------------------------
 
@@ -235,6 +239,27 @@ class ThreadService:
             if record.get("type") == "dynamic_tools":
                 tools = list(record.get("tools") or [])
         return LoadedThread(meta, state, ephemeral=False, dynamic_tools=tools)
+
+    async def stored_history(self, thread_id: str) -> ThreadState:
+        """The replayed state of an unloaded thread, for reading only.
+
+        Paging through a long thread would otherwise read and replay the whole
+        rollout once per page; a replay is reused while the store reports the
+        same version of the thread.
+        """
+        version = await self.store.version(thread_id)
+        cached = self._history.get(thread_id)
+        if cached is not None and version is not None and cached[0] == version:
+            self._history.move_to_end(thread_id)
+            return cached[1]
+        stored = await self.store.read(thread_id)
+        state = self.from_records(stored.meta, stored.records).state
+        if version is not None:
+            self._history[thread_id] = (version, state)
+            self._history.move_to_end(thread_id)
+            while len(self._history) > _HISTORY_CACHE:
+                self._history.popitem(last=False)
+        return state
 
     async def stored_meta(self, thread_id: str) -> Any:
         """Metadata of a loaded or stored (even archived) thread; -32600 if unknown."""

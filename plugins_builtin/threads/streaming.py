@@ -133,6 +133,7 @@ class ModelEventHandler:
             text = _message_text(raw)
             if text is not None:
                 item["text"] = text
+                item.pop("_textParts", None)
         else:
             summary = [
                 s.get("text", "") for s in raw.get("summary") or [] if isinstance(s, Mapping)
@@ -150,7 +151,7 @@ class ModelEventHandler:
     async def _text_delta(self, event: Mapping[str, Any]) -> None:
         item = await self._item(event, "message")
         delta = str(event.get("delta") or "")
-        item["text"] += delta
+        item.setdefault("_textParts", []).append(delta)
         await self.turn.notify(
             "item/agentMessage/delta",
             {

@@ -221,8 +221,7 @@ class ThreadMethods:
             meta = await self.service.stored_meta(thread_id)
             state = None
             if params.include_turns:
-                stored = await self.service.store.read(thread_id)
-                state = self.service.from_records(stored.meta, stored.records).state
+                state = await self.service.stored_history(thread_id)
             payload = thread_payload(
                 meta, status_payload(False, False), state, params.include_turns
             )

@@ -156,8 +156,7 @@ class TurnMethods:
         if thread is not None:
             return thread.state
         await self.service.stored_meta(thread_id)
-        stored = await self.service.store.read(thread_id)
-        return self.service.from_records(stored.meta, stored.records).state
+        return await self.service.stored_history(thread_id)
 
     @method("thread/turns/list")
     async def thread_turns_list(

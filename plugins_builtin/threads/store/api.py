@@ -390,6 +390,14 @@ class ThreadStore(Protocol):
         """Metadata and every record; raises :class:`ThreadNotFound`."""
         ...
 
+    async def version(self, thread_id: str) -> str | None:
+        """An opaque token that changes whenever the thread's records change.
+
+        Lets callers cache what they built from :meth:`read`; ``None`` when
+        the thread is unknown or the store cannot tell (then do not cache).
+        """
+        ...
+
     async def list(self, query: ListQuery) -> ListPage:
         """One page of threads; raises :class:`InvalidQuery`/:class:`InvalidCursor`."""
         ...

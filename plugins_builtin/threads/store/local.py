@@ -156,6 +156,9 @@ class LocalThreadStore:
             if self._owns_executor:
                 self._executor.shutdown(wait=False)
             raise
+        # The first scan of the sessions folders (tens of ms for thousands of
+        # rollouts) runs now, in the background, not inside the first thread/list.
+        self._submit(self._reconcile).add_done_callback(_log_failure)
 
     def _open(self) -> None:
         os.makedirs(self.home, mode=0o700, exist_ok=True)
@@ -322,6 +325,20 @@ class LocalThreadStore:
                     self._drop(thread_id, self._rel(meta))
         raise ThreadNotFound(thread_id)
 
+    async def version(self, thread_id: str) -> str | None:
+        return await self._submit(self._version, thread_id)
+
+    def _version(self, thread_id: str) -> str | None:
+        meta = self._index.get(thread_id)
+        if meta is None or not meta.path:
+            return None
+        try:
+            st = os.stat(meta.path)
+        except OSError:
+            return None
+        # Size and mtime: appends grow the file, rewrites change the time.
+        return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
     async def list(self, query: ListQuery) -> ListPage:
         query.check()
         cursor = None
@@ -330,7 +347,8 @@ class LocalThreadStore:
         return await self._submit(self._list, query, cursor)
 
     def _list(self, query: ListQuery, cursor: Cursor | None) -> ListPage:
-        if not query.use_state_db_only:
+        # Later pages continue the listing whose first page rescanned the folders.
+        if not query.use_state_db_only and cursor is None:
             self._reconcile()
         return self._index.page(query, cursor)
 
@@ -465,3 +483,8 @@ class LocalThreadStore:
 
     def __repr__(self) -> str:
         return f"<LocalThreadStore {self.home} {self._state}>"
+
+
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("background scan of the thread store failed", exc_info=future.exception())

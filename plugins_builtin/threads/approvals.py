@@ -1,0 +1,81 @@
+"""Approvals on behalf of tools: who decides, waiting state, fail-closed answers.
+
+A tool calls ``await turn.ask_approval(kind, method, params, allowed)``:
+
+1. the ``threads_review_approval`` hook is asked first (the guardian plugin
+   answers under ``approvals_reviewer = "auto_review"``);
+2. otherwise the client is asked with the server request ``method``
+   (``item/commandExecution/requestApproval``...), the thread's status
+   carrying the ``waitingOnApproval`` flag meanwhile, and
+   ``serverRequest/resolved`` follows the answer (also when the turn is
+   interrupted while waiting).
+
+The answer is returned as ``{"decision": ...}``. Anything else fails
+closed: a client that errs, times out, disconnects or answers a decision
+that is not in ``allowed`` gets ``decline`` (logged), never a run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
+
+from kernel import ConnectionClosed, PluginCallError, RpcError, ServerRequestTimeout
+
+if TYPE_CHECKING:
+    from .engine import TurnRunner
+
+__all__ = ["DECLINED", "ask_approval", "decision_name"]
+
+log = logging.getLogger("plugins.threads.approvals")
+
+DECLINED: dict[str, Any] = {"decision": "decline"}
+
+
+def decision_name(answer: Mapping[str, Any]) -> str:
+    """``"accept"``, ``"acceptWithExecpolicyAmendment"``... of an answer (object forms too)."""
+    decision = answer.get("decision")
+    if isinstance(decision, str):
+        return decision
+    if isinstance(decision, Mapping) and len(decision) == 1:
+        return str(next(iter(decision)))
+    return ""
+
+
+async def ask_approval(
+    turn: TurnRunner,
+    kind: str,
+    method: str,
+    params: dict[str, Any],
+    allowed: Collection[str],
+) -> dict[str, Any]:
+    """Ask for an approval (see the module docstring); returns ``{"decision": ...}``."""
+    try:
+        found = await turn.kernel.plugins.first(
+            "threads_review_approval", turn=turn, kind=kind, params=params
+        )
+    except PluginCallError as exc:
+        log.error("approval review by %s failed; declined", exc.plugin, exc_info=exc.__cause__)
+        return dict(DECLINED)
+    if found is not None:
+        return _checked(found[1], allowed, f"reviewer {found[0]}")
+    thread = turn.thread
+    flags = [f for f in thread.flags if f != "waitingOnApproval"] + ["waitingOnApproval"]
+    await thread.set_flags(flags)
+    try:
+        answer = await turn.request(method, params)
+    except (RpcError, ServerRequestTimeout, ConnectionClosed, LookupError) as exc:
+        log.info("approval %s of thread %s not given (%s); declined", method, turn.thread_id, exc)
+        return dict(DECLINED)
+    finally:
+        if thread.runner is turn:
+            await thread.set_flags([f for f in thread.flags if f != "waitingOnApproval"])
+    return _checked(answer, allowed, "the client")
+
+
+def _checked(answer: Any, allowed: Collection[str], who: str) -> dict[str, Any]:
+    if isinstance(answer, Mapping) and decision_name(answer) in allowed:
+        return dict(answer)
+    log.warning("%s answered an approval with %r; declined", who, answer)
+    return dict(DECLINED)
