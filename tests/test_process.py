@@ -130,17 +130,21 @@ async def test_flag_rules_are_invalid_params_naming_the_field(proc, params, fiel
     assert error.message.startswith(f"Invalid params: {field}: ") and text in error.message
 
 
-async def test_sandbox_shapes_are_accepted_but_not_enforced(proc):
-    for policy in (
-        {"type": "dangerFullAccess"},
-        {"type": "readOnly", "networkAccess": True},
-        {"type": "externalSandbox", "networkAccess": "restricted"},
-        {"type": "workspaceWrite", "writableRoots": ["/tmp"], "excludeSlashTmp": False},
-    ):
+async def test_without_the_sandbox_plugin_restricted_policies_are_refused(proc, tmp_path):
+    # Full-access shapes run; anything restricted is refused, never run unsandboxed.
+    for policy in ({"type": "dangerFullAccess"}, {"type": "externalSandbox"}):
         params = {"command": ["true"], "sandboxPolicy": policy}
         assert (await proc.request("command/exec", params))["exitCode"] == 0
-    params = {"command": ["true"], "permissionProfile": "default"}
-    assert (await proc.request("command/exec", params))["exitCode"] == 0
+    marker = tmp_path / "ran"
+    for field, value in (
+        ("sandboxPolicy", {"type": "readOnly", "networkAccess": True}),
+        ("sandboxPolicy", {"type": "workspaceWrite", "writableRoots": ["/tmp"]}),
+        ("permissionProfile", ":workspace"),
+    ):
+        params = {"command": ["touch", str(marker)], field: value}
+        error = await fails(proc, "command/exec", params)
+        assert error.code == -32022 and "not loaded" in error.message
+    assert not marker.exists()
 
 
 async def test_a_missing_program_is_a_spawn_error(proc, tmp_path):

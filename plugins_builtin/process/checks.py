@@ -1,7 +1,9 @@
 """Validation of process requests, with ``-32602`` errors naming the field.
 
-``sandboxPolicy`` and ``permissionProfile`` are checked for shape only:
-enforcement is not implemented yet (docs/process.md says so).
+``sandboxPolicy`` is checked for shape here, so a malformed one is refused
+even when no sandbox plugin is loaded; enforcement is the ``sandbox``
+service's (see :mod:`.sandboxing`). The error codes of the family are
+listed in docs/process.md.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from kernel import RpcError, invalid_field
 
 __all__ = [
+    "SANDBOX_UNAVAILABLE",
     "SPAWN_FAILED",
     "TOO_MANY_PROCESSES",
     "check_argv",
@@ -25,6 +28,8 @@ __all__ = [
 
 SPAWN_FAILED = -32020
 TOO_MANY_PROCESSES = -32021
+# A restricted command that cannot be sandboxed here (never run unsandboxed).
+SANDBOX_UNAVAILABLE = -32022
 _U16 = 65535
 _NETWORK = ("restricted", "enabled")
 

@@ -2,7 +2,10 @@
 
 Processes belong to the connection that started them: ids and handles are
 looked up only there, and closing the connection (any way) kills every
-process it started, with their process groups.
+process it started, with their process groups. ``command/exec`` runs under
+its ``sandboxPolicy`` / ``permissionProfile`` (the configured default when
+neither is given); ``process/spawn`` runs with full access. Either way the
+command is contained: see :mod:`.sandboxing`.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from .checks import (
     check_size,
     spawn_failed,
 )
+from .containment import Fallback
 from .runner import RunningProcess, SpawnRequest, merged_env
+from .sandboxing import launch
 from .service import ProcessService
 from .types import (
     CommandExecOutputDeltaNotification,
@@ -127,6 +132,8 @@ class ProcessPlugin:
     def __init__(self) -> None:
         self.settings = ProcessSettings()
         self.service: ProcessService | None = None
+        self.kernel: Kernel | None = None
+        self.fallback = Fallback()
 
     @hookimpl
     def kernel_settings(self) -> type[ProcessSettings]:
@@ -135,9 +142,21 @@ class ProcessPlugin:
     @hookimpl
     def kernel_configure(self, kernel: Kernel, settings: ProcessSettings) -> None:
         self.settings = settings
+        self.kernel = kernel
         # Other families (the agent's exec_command) start processes through this.
-        self.service = ProcessService(settings.default_output_bytes_cap)
+        self.service = ProcessService(
+            settings.default_output_bytes_cap, kernel=kernel, fallback=self.fallback
+        )
         kernel.services["process"] = self.service
+
+    @hookimpl
+    async def kernel_startup(self, kernel: Kernel) -> None:
+        await asyncio.to_thread(self.fallback.detect)
+        if kernel.services.get("sandbox") is None:
+            log.warning(
+                "the sandbox plugin is not loaded: commands run without a sandbox or "
+                "PID-namespace containment, and requests for a sandbox are refused"
+            )
 
     @hookimpl
     async def kernel_shutdown(self, kernel: Kernel) -> None:
@@ -241,7 +260,14 @@ class ProcessPlugin:
         if timeout_ms is None and not params.disable_timeout:
             timeout_ms = settings.default_exec_timeout_ms
         stream_output = params.tty or params.stream_stdout_stderr
-        request = self._request(params, cap, timeout_ms, stream_output)
+        request = launch(
+            self.kernel,
+            self.fallback,
+            self._request(params, cap, timeout_ms, stream_output),
+            sandbox_policy=params.sandbox_policy,
+            permission_profile=params.permission_profile,
+            default_to_config=True,
+        )
         jobs = _jobs(ctx.connection)
         process_id = params.process_id
         if process_id is not None and process_id in jobs.exec:
@@ -315,7 +341,10 @@ class ProcessPlugin:
         if cap is None:
             cap = self.settings.default_output_bytes_cap
         stream_output = params.tty or params.stream_stdout_stderr
-        request = self._request(params, cap, params.timeout_ms, stream_output)
+        # Unsandboxed, as in the reference, but contained like every command.
+        request = launch(
+            self.kernel, self.fallback, self._request(params, cap, params.timeout_ms, stream_output)
+        )
         conn = ctx.connection
 
         async def sink(stream: str, chunk: bytes, cap_reached: bool) -> None:

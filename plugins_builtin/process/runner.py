@@ -1,11 +1,15 @@
 """One child process: spawn (pipes or PTY), output with caps, stdin, teardown.
 
 Every child starts in a new session, so it leads its own process group and
-``killpg`` reaches its descendants too. When the child exits, whatever is
-left of its group is killed at once (as the reference's sandbox does), then
-the output pipes are drained for up to :data:`DRAIN_SECONDS`; a descendant
-that escaped the group and still holds a pipe is reported as
-``outputDrainTimedOut``.
+``killpg`` reaches its descendants too. The command line it runs
+(``SpawnRequest.launch``) normally starts the command in its own PID
+namespace under bubblewrap (see :mod:`.sandboxing`), so a descendant that
+leaves the group still dies with the namespace. When the child exits,
+whatever is left of its group is killed at once (as the reference's sandbox
+does), a command contained without bubblewrap has its token swept (see
+:mod:`.containment`), then the output pipes are drained for up to
+:data:`DRAIN_SECONDS`; a descendant that escaped all of that and still
+holds a pipe is reported as ``outputDrainTimedOut``.
 
 Exit codes: the child's own code; ``128 + N`` when it died of signal N
 (``terminate``/``kill`` send SIGKILL: 137); ``124`` when the timeout ended
@@ -20,6 +24,7 @@ import errno
 import fcntl
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +35,8 @@ import attrs
 import ptyprocess
 
 from kernel.pipes import child_pipe, loop_pipe
+
+from .containment import sweep
 
 __all__ = [
     "DRAIN_SECONDS",
@@ -66,6 +73,11 @@ class SpawnRequest:
     stream_output: bool
     cap: int | None  # bytes per stream; None: no cap
     timeout: float | None  # seconds; None: no timeout
+    # The command line actually run (argv wrapped in bubblewrap or setpriv);
+    # None: argv itself.
+    launch: list[str] | None = None
+    # Set when contained without bubblewrap: swept from /proc at the end.
+    token: str | None = None
 
 
 @attrs.define
@@ -133,9 +145,13 @@ class RunningProcess:
     async def start(self) -> None:
         """Start the child; raises OSError when it cannot be started."""
         req = self.request
+        if req.launch is not None and req.launch != req.argv:
+            # The wrapper would start and then fail to exec: say why up front,
+            # exactly as starting the program directly would.
+            _check_program(req.argv[0], req.env, req.cwd)
         if req.tty:
             self._pty = ptyprocess.PtyProcess.spawn(
-                req.argv, cwd=req.cwd, env=dict(req.env), dimensions=(req.rows, req.cols)
+                self._command_line, cwd=req.cwd, env=dict(req.env), dimensions=(req.rows, req.cols)
             )
             self._pty.delayafterclose = 0
             self._pty.delayafterterminate = 0
@@ -161,7 +177,7 @@ class RunningProcess:
             ours.append(ends["stdin"][1])
         try:
             proc = subprocess.Popen(
-                req.argv,
+                self._command_line,
                 cwd=req.cwd,
                 env=dict(req.env),
                 stdin=ends["stdin"][0] if "stdin" in ends else subprocess.DEVNULL,
@@ -209,6 +225,11 @@ class RunningProcess:
                 transport.close()
             await asyncio.to_thread(proc.wait)
             raise
+
+    @property
+    def _command_line(self) -> list[str]:
+        req = self.request
+        return req.argv if req.launch is None else req.launch
 
     async def _read_end(self, fd: int) -> asyncio.StreamReader:
         """A stream over the read end ``fd``, whose ownership passes to the loop."""
@@ -287,6 +308,8 @@ class RunningProcess:
             status = await self._wait_exit()
         # The leader is gone: end what is left of its group, as a sandbox would.
         _killpg(self.pid)
+        if req.token is not None:
+            await asyncio.to_thread(sweep, req.token)
         drained = True
         if readers:
             _, pending = await asyncio.wait(readers, timeout=DRAIN_SECONDS)
@@ -351,6 +374,21 @@ class RunningProcess:
         if pty.signalstatus is not None:
             return -int(pty.signalstatus)
         return int(pty.exitstatus or 0)
+
+
+def _check_program(program: str, env: Mapping[str, str], cwd: str | None) -> None:
+    """Raise the OSError ``execvp(program)`` would raise in ``cwd``, if any."""
+    if cwd is not None and not os.path.isdir(cwd):
+        code = errno.ENOTDIR if os.path.exists(cwd) else errno.ENOENT
+        raise OSError(code, os.strerror(code), cwd)
+    if "/" in program:
+        path = os.path.join(cwd or os.getcwd(), program)
+        if not os.path.exists(path):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        if os.path.isdir(path) or not os.access(path, os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+    elif shutil.which(program, path=env.get("PATH", os.defpath)) is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
 
 
 def _widen(fd: int) -> None:

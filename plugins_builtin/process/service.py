@@ -1,18 +1,21 @@
 """The process runner as a service other families use: ``kernel.services["process"]``.
 
 The agent's ``exec_command`` runs commands exactly as ``command/exec`` does
-(own process group, output caps, timeouts, PTYs, teardown) through this
-object, so there is one copy of process code. Families reach it by name and
-use only what is documented here; they never import this package.
+(own process group, sandbox, containment, output caps, timeouts, PTYs,
+teardown) through this object, so there is one copy of process code.
+Families reach it by name and use only what is documented here; they never
+import this package.
 
 ::
 
     runner = kernel.services["process"]
-    handle = await runner.start(["sh", "-c", "make"], cwd="/abs/dir", on_output=sink)
+    handle = await runner.start(["sh", "-c", "make"], cwd="/abs/dir", on_output=sink,
+                                sandbox_policy={"type": "workspaceWrite"})
     outcome = await handle.wait()      # {"exitCode", "stdout", "stderr", ...}
 
-Every process started here is killed (with its group) at server shutdown,
-whoever started it; callers kill their own earlier when they are done.
+Every process started here is killed (with its group and its PID namespace)
+at server shutdown, whoever started it; callers kill their own earlier when
+they are done.
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from kernel import invalid_field
+
+from .checks import SANDBOX_UNAVAILABLE
+from .containment import Fallback
 from .runner import DRAIN_SECONDS, RunningProcess, SpawnRequest, merged_env
+from .sandboxing import launch
 
 __all__ = ["ProcessHandle", "ProcessService"]
 
@@ -77,8 +85,15 @@ class ProcessHandle:
 class ProcessService:
     """Starts processes for other families; see the module docstring."""
 
-    def __init__(self, default_cap: int) -> None:
+    # The RpcError code of a restricted command that cannot be sandboxed here.
+    SANDBOX_UNAVAILABLE = SANDBOX_UNAVAILABLE
+
+    def __init__(
+        self, default_cap: int, *, kernel: Any = None, fallback: Fallback | None = None
+    ) -> None:
         self.default_cap = default_cap
+        self.kernel = kernel
+        self.fallback = fallback or Fallback()
         self._running: set[RunningProcess] = set()
 
     async def start(
@@ -94,6 +109,8 @@ class ProcessService:
         on_output: OutputCallback | None = None,
         output_cap: int | None = -1,
         timeout: float | None = None,
+        sandbox_policy: Mapping[str, Any] | None = None,
+        permission_profile: Mapping[str, Any] | str | None = None,
     ) -> ProcessHandle:
         """Start ``argv`` in ``cwd``; raises ``OSError`` when it cannot start.
 
@@ -102,7 +119,18 @@ class ProcessService:
         kept); without, it is kept for :meth:`ProcessHandle.wait`.
         ``output_cap`` is bytes per stream (-1: the process plugin's
         default, None: no cap); ``timeout`` in seconds (None: none).
+
+        ``sandbox_policy`` / ``permission_profile`` take the JSON shapes of
+        ``command/exec``'s ``sandboxPolicy`` / ``permissionProfile`` (a
+        profile may also be an id such as ``":workspace"``); at most one.
+        With neither, the command runs unsandboxed (an approved escalation)
+        but still contained: its whole process tree dies with it. Raises
+        :class:`kernel.RpcError` with code :attr:`SANDBOX_UNAVAILABLE`
+        (-32022) when the policy needs a sandbox that cannot be built here
+        (the command is not run), and -32602 when a policy is malformed.
         """
+        if sandbox_policy is not None and permission_profile is not None:
+            raise invalid_field("sandboxPolicy", "cannot be set together with permissionProfile")
         request = SpawnRequest(
             argv=list(argv),
             cwd=cwd,
@@ -114,6 +142,13 @@ class ProcessService:
             stream_output=on_output is not None,
             cap=self.default_cap if output_cap == -1 else output_cap,
             timeout=timeout,
+        )
+        request = launch(
+            self.kernel,
+            self.fallback,
+            request,
+            sandbox_policy=sandbox_policy,
+            permission_profile=permission_profile,
         )
         process = RunningProcess(request, on_output)
         await process.start()

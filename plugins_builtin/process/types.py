@@ -107,7 +107,8 @@ class CommandExecParams:
     tty: bool = False
     size: CommandExecTerminalSize | None = None
     sandbox_policy: dict[str, Any] | None = None
-    permission_profile: str | None = field(default=None, experimental=True)
+    # A profile id (the 0.169.0 wire type) or a PermissionProfile object.
+    permission_profile: Any = field(default=None, experimental=True)
 
 
 @attrs.frozen

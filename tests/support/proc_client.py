@@ -2,10 +2,12 @@
 
     python proc_client.py ws://127.0.0.1:PORT MARKER
     python proc_client.py stdio HOME MARKER
+    python proc_client.py ws://127.0.0.1:PORT --escapers MARKER
 
 It starts ``command/exec`` (pipes and PTY) and ``process/spawn`` children
 whose command lines contain MARKER (each spawning a grandchild too), prints
 ``ready`` and sleeps until it is killed. The test then kills it with -9.
+With ``--escapers`` the grandchildren leave the process group (``setsid``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ async def main() -> None:
         client = await Client.connect(target)
     await client.initialize(experimental=True)
     script = f"sleep {marker} & sleep {marker}"
+    if "--escapers" in sys.argv:
+        script = f"setsid sleep {marker} & (sleep {marker} &) ; sleep {marker}"
     client.request_nowait("command/exec", {"command": ["sh", "-c", script], "disableTimeout": True})
     client.request_nowait(
         "command/exec",
