@@ -75,7 +75,17 @@ def test_plugins_json_shows_methods_of_disabled_plugins_too(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     rows = {row["name"]: row for row in json.loads(out.stdout)}
-    assert set(rows) == {"diagnostics", "echo", "fs", "models", "process", "sandbox", "threads", "ws_auth"}
+    assert set(rows) == {
+        "agent_tools",
+        "diagnostics",
+        "echo",
+        "fs",
+        "models",
+        "process",
+        "sandbox",
+        "threads",
+        "ws_auth",
+    }
     echo = rows["echo"]
     assert echo["enabled"] is False
     assert echo["disabledReason"] == "disabled in config (kernel_plugins.echo.enabled)"

@@ -43,3 +43,31 @@ def test_hook_has_a_section_in_docs(name):
 def test_docs_mention_no_hook_that_does_not_exist():
     documented = set(re.findall(r"^## `(kernel_\w+)\(", DOCS, re.M))
     assert documented == set(HOOKS)
+
+
+THREADS_DOCS = (Path(__file__).parent.parent / "docs" / "threads.md").read_text()
+
+
+def _family_hooks() -> list[str]:
+    from plugins_builtin.threads.hookspecs import ThreadsSpec
+
+    return sorted(
+        name
+        for name, _ in inspect.getmembers(ThreadsSpec, inspect.isfunction)
+        if name.startswith("threads_")
+    )
+
+
+@pytest.mark.parametrize("name", _family_hooks())
+def test_every_threads_hook_is_documented(name):
+    from plugins_builtin.threads.hookspecs import ThreadsSpec
+
+    doc = inspect.getdoc(getattr(ThreadsSpec, name)) or ""
+    for section in ("When:", "Parameters:", "Returns:", "Errors:"):
+        assert section in doc, f"{name} docstring lacks {section!r}"
+    section = re.search(rf"^### `{name}\((.*?)\)`\n(.*?)(?=^##|\Z)", THREADS_DOCS, re.M | re.S)
+    assert section, f"docs/threads.md has no '### `{name}(...)`' section"
+    params = [p for p in inspect.signature(getattr(ThreadsSpec, name)).parameters if p != "self"]
+    assert section.group(1).replace(" ", "").split(",") == params, name
+    for word in ("When", "Return", "Errors"):
+        assert word in section.group(2), f"docs/threads.md section for {name} lacks {word}"

@@ -79,6 +79,7 @@ def launch(
     sandbox_policy: Mapping[str, Any] | None = None,
     permission_profile: Any = None,
     default_to_config: bool = False,
+    additional_permissions: Mapping[str, Any] | None = None,
 ) -> SpawnRequest:
     """``request`` with the command line (and environment) that enforces the policy.
 
@@ -106,6 +107,7 @@ def launch(
                 tty=request.tty,
                 env=request.env,
                 default_to_config=default_to_config,
+                additional_permissions=additional_permissions,
             )
         except sandbox.SandboxUnavailable as exc:
             raise _unavailable(exc.reason) from None

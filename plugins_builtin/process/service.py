@@ -111,6 +111,7 @@ class ProcessService:
         timeout: float | None = None,
         sandbox_policy: Mapping[str, Any] | None = None,
         permission_profile: Mapping[str, Any] | str | None = None,
+        additional_permissions: Mapping[str, Any] | None = None,
     ) -> ProcessHandle:
         """Start ``argv`` in ``cwd``; raises ``OSError`` when it cannot start.
 
@@ -128,6 +129,9 @@ class ProcessService:
         :class:`kernel.RpcError` with code :attr:`SANDBOX_UNAVAILABLE`
         (-32022) when the policy needs a sandbox that cannot be built here
         (the command is not run), and -32602 when a policy is malformed.
+        ``additional_permissions`` (``{"fileSystem": {"read": [...],
+        "write": [...]}, "network": {"enabled": true}}``) widens the sandbox
+        with what the user granted.
         """
         if sandbox_policy is not None and permission_profile is not None:
             raise invalid_field("sandboxPolicy", "cannot be set together with permissionProfile")
@@ -149,6 +153,7 @@ class ProcessService:
             request,
             sandbox_policy=sandbox_policy,
             permission_profile=permission_profile,
+            additional_permissions=additional_permissions,
         )
         process = RunningProcess(request, on_output)
         await process.start()

@@ -78,6 +78,27 @@ class Rules:
             return True
         return self.network and all(e.kind == "root" and e.access == "write" for e in self.entries)
 
+    def with_additions(self, extra: Mapping[str, Any]) -> Rules:
+        """These rules widened by an ``AdditionalPermissionProfile`` (granted permissions)."""
+        if self.mode != "managed":
+            return self
+        if not isinstance(extra, Mapping):
+            raise SandboxError("additionalPermissions", "expected an object")
+        entries = list(self.entries)
+        fs = extra.get("fileSystem") or {}
+        for access in ("read", "write"):
+            paths = (fs.get(access) or []) if isinstance(fs, Mapping) else []
+            for index, path in enumerate(paths):
+                if not isinstance(path, str) or not os.path.isabs(path):
+                    raise SandboxError(
+                        f"additionalPermissions.fileSystem.{access}[{index}]",
+                        "expected an absolute path",
+                    )
+                entries.append(Entry("path", os.path.normpath(path), access))
+        network = extra.get("network") or {}
+        enabled = isinstance(network, Mapping) and network.get("enabled") is True
+        return attrs.evolve(self, entries=tuple(entries), network=self.network or enabled)
+
     def with_denials(self, denials: Sequence[Entry], depth: int | None) -> Rules:
         """These rules plus configured deny entries (they survive any override)."""
         if self.mode != "managed" or not denials:

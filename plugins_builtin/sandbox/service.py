@@ -99,8 +99,15 @@ class SandboxService:
         sandbox_policy: Mapping[str, Any] | None = None,
         permission_profile: Any = None,
         default_to_config: bool = False,
+        additional_permissions: Mapping[str, Any] | None = None,
     ) -> Rules:
-        """The normal form of a request's policy (the config default, or full access)."""
+        """The normal form of a request's policy (the config default, or full access).
+
+        ``additional_permissions`` (an ``AdditionalPermissionProfile``:
+        ``{"fileSystem": {"read": [...], "write": [...]}, "network":
+        {"enabled": true}}``) widens a sandbox: what a user granted through
+        ``request_permissions``.
+        """
         if sandbox_policy is not None and permission_profile is not None:
             raise SandboxError("sandboxPolicy", "cannot be set together with permissionProfile")
         if sandbox_policy is not None:
@@ -109,6 +116,8 @@ class SandboxService:
             rules = rules_from_permission_profile(permission_profile, self.profiles, self.workspace)
         else:
             rules = self.default if default_to_config else _FULL_ACCESS
+        if additional_permissions:
+            rules = rules.with_additions(additional_permissions)
         return rules.with_denials(self.denials, self.deny_depth)
 
     def is_restricted(
@@ -117,12 +126,14 @@ class SandboxService:
         sandbox_policy: Mapping[str, Any] | None = None,
         permission_profile: Any = None,
         default_to_config: bool = False,
+        additional_permissions: Mapping[str, Any] | None = None,
     ) -> bool:
         """Whether the request needs a sandbox (and so refuses to run without one)."""
         return not self.rules(
             sandbox_policy=sandbox_policy,
             permission_profile=permission_profile,
             default_to_config=default_to_config,
+            additional_permissions=additional_permissions,
         ).full_access
 
     def plan(
@@ -133,12 +144,14 @@ class SandboxService:
         permission_profile: Any = None,
         env: Mapping[str, str] | None = None,
         default_to_config: bool = False,
+        additional_permissions: Mapping[str, Any] | None = None,
     ) -> Plan:
         """What the sandbox of one command looks like (mounts, network)."""
         rules = self.rules(
             sandbox_policy=sandbox_policy,
             permission_profile=permission_profile,
             default_to_config=default_to_config,
+            additional_permissions=additional_permissions,
         )
         return resolve(rules, cwd, os.environ if env is None else env)
 
@@ -153,6 +166,7 @@ class SandboxService:
         tty: bool = False,
         env: Mapping[str, str] | None = None,
         default_to_config: bool = False,
+        additional_permissions: Mapping[str, Any] | None = None,
     ) -> list[str]:
         """The command line that runs ``argv`` in ``cwd`` under the given policy.
 
@@ -166,6 +180,7 @@ class SandboxService:
         bubblewrap works; otherwise ``argv`` comes back unchanged). ``tty``
         keeps the command's terminal as its controlling terminal. ``env``
         is the command's environment (``$TMPDIR`` for ``:tmpdir``).
+        ``additional_permissions`` widens the sandbox (see :meth:`rules`).
         """
         plan = self.plan(
             cwd=cwd,
@@ -173,6 +188,7 @@ class SandboxService:
             permission_profile=permission_profile,
             env=env,
             default_to_config=default_to_config,
+            additional_permissions=additional_permissions,
         )
         if plan.enforce:
             if self.bwrap is None:

@@ -10,8 +10,9 @@ A tool calls ``await turn.ask_approval(kind, method, params, allowed)``:
    ``serverRequest/resolved`` follows the answer (also when the turn is
    interrupted while waiting).
 
-The answer is returned as ``{"decision": ...}``. Anything else fails
-closed: a client that errs, times out, disconnects or answers a decision
+The answer is returned as ``{"decision": ...}`` (``allowed=None``: any
+object, for answers without a decision such as granted permissions).
+Anything else fails closed: a client that errs, times out, disconnects or answers a decision
 that is not in ``allowed`` gets ``decline`` (logged), never a run.
 """
 
@@ -48,7 +49,7 @@ async def ask_approval(
     kind: str,
     method: str,
     params: dict[str, Any],
-    allowed: Collection[str],
+    allowed: Collection[str] | None,
 ) -> dict[str, Any]:
     """Ask for an approval (see the module docstring); returns ``{"decision": ...}``."""
     try:
@@ -74,8 +75,8 @@ async def ask_approval(
     return _checked(answer, allowed, "the client")
 
 
-def _checked(answer: Any, allowed: Collection[str], who: str) -> dict[str, Any]:
-    if isinstance(answer, Mapping) and decision_name(answer) in allowed:
+def _checked(answer: Any, allowed: Collection[str] | None, who: str) -> dict[str, Any]:
+    if isinstance(answer, Mapping) and (allowed is None or decision_name(answer) in allowed):
         return dict(answer)
     log.warning("%s answered an approval with %r; declined", who, answer)
     return dict(DECLINED)

@@ -159,11 +159,28 @@ class TurnRunner:
         """Change the thread's active flags (``waitingOnApproval``...)."""
         await self.thread.set_flags(flags)
 
+    async def flag(self, name: str, on: bool) -> None:
+        """Set or clear one active flag of the thread (``waitingOnUserInput``...)."""
+        flags = [f for f in self.thread.flags if f != name]
+        await self.thread.set_flags([*flags, name] if on else flags)
+
     async def ask_approval(
         self, kind: str, method: str, params: dict[str, Any], allowed: Any
     ) -> dict[str, Any]:
         """Ask the reviewer hook, else the client; fails closed (see :mod:`.approvals`)."""
         return await ask_approval(self, kind, method, params, allowed)
+
+    def keep_item_open(self, item_id: str) -> None:
+        """The item outlives the turn (a background terminal): its tool completes it later.
+
+        Without this, ending the turn (interrupt, failure) completes every
+        item still open as failed.
+        """
+        self.open_items.pop(item_id, None)
+
+    async def add_to_history(self, items: list[dict[str, Any]]) -> None:
+        """Append Responses API input items to what the model sees next (and the rollout)."""
+        await self._model_items(items)
 
     @property
     def session(self) -> dict[str, Any]:
@@ -198,6 +215,22 @@ class TurnRunner:
 
     async def run(self, user_input: list[dict[str, Any]], client_id: str | None) -> None:
         """The whole turn, from ``turn/started`` to ``turn/completed``."""
+
+        async def body() -> None:
+            await self._user_message(user_input, client_id)
+            await self._rounds()
+
+        await self._run(body)
+
+    async def run_body(self, body: Any) -> None:
+        """A turn that runs ``await body(self)`` instead of a user message and model requests.
+
+        ``thread/shellCommand`` runs this way: its items belong to a turn of
+        their own, with the usual status and turn notifications around them.
+        """
+        await self._run(lambda: body(self))
+
+    async def _run(self, body: Any) -> None:
         turn = self.turn
         started = time.monotonic()
         try:
@@ -208,8 +241,7 @@ class TurnRunner:
             await self.notify(
                 "turn/started", {"threadId": self.thread_id, "turn": turn_payload(turn)}
             )
-            await self._user_message(user_input, client_id)
-            await self._rounds()
+            await body()
             turn.status = "completed"
         except asyncio.CancelledError:
             turn.status = "interrupted"

@@ -19,6 +19,11 @@ Hooks:
   (``agent_tools``, ``mcp``, ``goals`` contribute).
 * :meth:`ThreadsSpec.threads_review_approval`: who decides an approval
   instead of the client (``guardian`` answers under ``auto_review``).
+* :meth:`ThreadsSpec.threads_thread_released`: a thread has nobody left
+  (``agent_tools`` stops its background terminals).
+
+Families also reach loaded threads through ``kernel.services["threads"]``
+(:mod:`.published`).
 """
 
 from __future__ import annotations
@@ -138,4 +143,23 @@ class ThreadsSpec:
 
         Errors: the approval fails closed (declined) and the failure is
         logged; the client is not asked.
+        """
+
+    @may_be_async
+    @hookspec
+    def threads_thread_released(self, thread_id: str) -> None:
+        """A thread has nobody left: stop what you keep running for it. May be async.
+
+        When: the thread's last subscriber left (``thread/unsubscribe``, or
+        its connection closed), and again when the thread is unloaded or
+        archived. A thread may be released more than once (a client
+        subscribes again, then leaves); do nothing when there is nothing
+        left to stop. At server shutdown, plugins clean up in their own
+        ``kernel_shutdown`` instead.
+
+        Parameters: ``thread_id``.
+
+        Returns: nothing. Every plugin is called.
+
+        Errors: logged with traceback; the other plugins are still called.
         """

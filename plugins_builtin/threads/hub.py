@@ -82,11 +82,16 @@ class Hub:
     """Every loaded thread of the kernel, by id."""
 
     def __init__(
-        self, idle_unload_seconds: float, on_unload: Callable[[LoadedThread], Any]
+        self,
+        idle_unload_seconds: float,
+        on_unload: Callable[[LoadedThread], Any],
+        on_released: Callable[[LoadedThread], None] = lambda thread: None,
     ) -> None:
         self.threads: dict[str, LoadedThread] = {}
         self.idle_unload_seconds = idle_unload_seconds
         self._on_unload = on_unload
+        # Called when a thread's last subscriber leaves, and when it is unloaded.
+        self._on_released = on_released
 
     def get(self, thread_id: str) -> LoadedThread | None:
         """The loaded thread ``thread_id``, if loaded."""
@@ -105,6 +110,8 @@ class Hub:
         """``conn`` stops receiving them; False if it was not subscribed."""
         removed = thread.subscribers.pop(conn.id, None) is not None
         if removed:
+            if not thread.subscribers:
+                self._on_released(thread)
             self.maybe_schedule_unload(thread)
         return removed
 
@@ -132,9 +139,11 @@ class Hub:
         if thread.subscribers or thread.active or self.threads.get(thread.id) is not thread:
             return
         del self.threads[thread.id]
+        self._on_released(thread)
         await self._on_unload(thread)
 
     def remove(self, thread: LoadedThread) -> None:
         """Unload ``thread`` now (archive), without the idle notifications."""
         self._cancel_unload(thread)
-        self.threads.pop(thread.id, None)
+        if self.threads.pop(thread.id, None) is not None:
+            self._on_released(thread)

@@ -23,6 +23,7 @@ from kernel.config import Config
 
 from .hookspecs import ThreadsSpec
 from .hub import Hub, LoadedThread
+from .published import ThreadsAccess
 from .service import ThreadConfig, ThreadService
 from .store import LocalThreadStore
 from .thread_methods import ThreadMethods
@@ -86,6 +87,7 @@ class ThreadsPlugin(ThreadMethods, TurnMethods):
         self.max_model_requests = self.settings.max_model_requests_per_turn
         self.kernel: Kernel | None = None
         self.service: ThreadService = None  # type: ignore[assignment]
+        self._releases: set[asyncio.Task[Any]] = set()
 
     # -- hooks ----------------------------------------------------------------------
 
@@ -106,8 +108,10 @@ class ThreadsPlugin(ThreadMethods, TurnMethods):
             key: kernel.config.structure_value(key, tp) for key, tp in ThreadConfig.keys().items()
         }
         store = LocalThreadStore(kernel.home, durable=settings.durable_rollouts)
-        hub = Hub(settings.idle_unload_seconds, self._unloaded)
+        hub = Hub(settings.idle_unload_seconds, self._unloaded, self._released)
         self.service = ThreadService(kernel, store, hub, ThreadConfig(**values))
+        # Other families (agent_tools) reach loaded threads through this.
+        kernel.services["threads"] = ThreadsAccess(self)
 
     @hookimpl
     def kernel_register(self, registrar: Any) -> None:
@@ -126,6 +130,8 @@ class ThreadsPlugin(ThreadMethods, TurnMethods):
         tasks = [r.task for r in runners if r.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
+        if self._releases:
+            await asyncio.wait(list(self._releases), timeout=5.0)
         with contextlib.suppress(Exception):
             await self.service.store.close()
 
@@ -133,6 +139,17 @@ class ThreadsPlugin(ThreadMethods, TurnMethods):
     def kernel_connection_closed(self, connection: Connection) -> None:
         if self.service is not None:
             self.service.hub.drop_connection(connection)
+
+    def _released(self, thread: LoadedThread) -> None:
+        """Tell other families the thread has nobody left (they stop its terminals)."""
+        kernel = self.kernel
+        if kernel is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            kernel.plugins.acall("threads_thread_released", thread_id=thread.id)
+        )
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
 
     async def _unloaded(self, thread: LoadedThread) -> None:
         assert self.kernel is not None

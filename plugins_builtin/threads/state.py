@@ -90,6 +90,7 @@ class Settings:
     personality: str | None = None
     base_instructions: str | None = None
     developer_instructions: str | None = None
+    collaboration_mode: str = "default"  # "plan" or "default" (turn/start collaborationMode)
 
     def to_record(self) -> dict[str, Any]:
         """JSON for the rollout."""

@@ -78,6 +78,9 @@ class TurnMethods:
             overrides["reasoning_summary"] = params.summary
         if params.sandbox_policy is not None:
             overrides["sandbox_policy"] = params.sandbox_policy
+        mode = params.collaboration_mode
+        if isinstance(mode, dict) and mode.get("mode") in ("plan", "default"):
+            overrides["collaboration_mode"] = mode["mode"]
         settings = attrs.evolve(settings, **overrides)
         if settings.model_provider != thread.state.settings.model_provider:
             await self.service.check_provider(settings.model_provider)
@@ -86,37 +89,48 @@ class TurnMethods:
                 "thread/settings/updated",
                 {"threadId": thread.id, "threadSettings": _thread_settings(settings)},
             )
-        turn = TurnState(id=str(uuid.uuid4()), root_turn_id=params.root_turn_id)
-        result = {"turn": turn_payload(turn, "notLoaded")}
-        turn.started_at = now_s()
-        thread.state.turns.append(turn)
-        runner = TurnRunner(
-            ctx.kernel,
-            thread,
-            turn,
-            ctx.connection,
-            self.service.store,
-            max_requests=self.max_model_requests,
-            output_schema=params.output_schema,
+        runner = await self.begin_turn(
+            thread, ctx.connection, params.root_turn_id, params.output_schema
         )
-        thread.runner = runner
-        await self.service.persist(thread, [turn_started_record(turn)])
+        result = {"turn": turn_payload(runner.turn, "notLoaded")}
         if not thread.meta.preview:
             preview = _preview(params.input)
             if preview:
                 await self.service.update_meta(thread, thread.id, preview=preview)
         # Starts once this answer is on its way: it comes before the turn's notifications.
         runner.task = asyncio.get_running_loop().create_task(
-            self._run_turn(thread, runner, params.input, params.client_user_message_id),
-            name=f"turn-{turn.id}",
+            self.run_turn(thread, runner.run(params.input, params.client_user_message_id)),
+            name=f"turn-{runner.turn_id}",
         )
         return result
 
-    async def _run_turn(
-        self, thread: LoadedThread, runner: TurnRunner, items: list[Any], client_id: str | None
-    ) -> None:
+    async def begin_turn(
+        self,
+        thread: LoadedThread,
+        connection: Any,
+        root_turn_id: str | None = None,
+        output_schema: Any = None,
+    ) -> TurnRunner:
+        """A new turn of ``thread``, recorded and made its running turn (not started yet)."""
+        turn = TurnState(id=str(uuid.uuid4()), root_turn_id=root_turn_id)
+        turn.started_at = now_s()
+        thread.state.turns.append(turn)
+        runner = TurnRunner(
+            self.service.kernel,
+            thread,
+            turn,
+            connection,
+            self.service.store,
+            max_requests=self.max_model_requests,
+            output_schema=output_schema,
+        )
+        thread.runner = runner
+        await self.service.persist(thread, [turn_started_record(turn)])
+        return runner
+
+    async def run_turn(self, thread: LoadedThread, running: Any) -> None:
         try:
-            await runner.run(items, client_id)
+            await running
         finally:
             self.service.hub.maybe_schedule_unload(thread)
 
@@ -223,13 +237,13 @@ def _entry(turn: TurnState, item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _thread_settings(settings: Any) -> dict[str, Any]:
-    from .wire import sandbox_policy
+    from .wire import approval_policy_payload, sandbox_policy
 
     return {
-        "approvalPolicy": settings.approval_policy,
+        "approvalPolicy": approval_policy_payload(settings.approval_policy),
         "approvalsReviewer": settings.approvals_reviewer,
         "collaborationMode": {
-            "mode": "default",
+            "mode": settings.collaboration_mode,
             "settings": {
                 "model": settings.model,
                 "reasoning_effort": settings.reasoning_effort,

@@ -16,6 +16,7 @@ from .state import Settings, ThreadState, TurnState
 
 __all__ = [
     "SUMMARY_ITEM_TYPES",
+    "approval_policy_payload",
     "sandbox_policy",
     "settings_payload",
     "status_payload",
@@ -117,13 +118,23 @@ def thread_payload(
     }
 
 
+def approval_policy_payload(policy: Any) -> Any:
+    """The policy as the v2 schema can carry it.
+
+    ``on-failure`` is accepted (config and requests, as older clients send
+    it) but the v2 ``AskForApproval`` has no such value: it is reported as
+    ``on-request``, whose wire meaning it extends (docs/agent_tools.md).
+    """
+    return "on-request" if policy == "on-failure" else policy
+
+
 def settings_payload(settings: Settings) -> dict[str, Any]:
     """The settings members of thread/start, resume and fork results."""
     return {
         "model": settings.model,
         "modelProvider": settings.model_provider,
         "cwd": settings.cwd,
-        "approvalPolicy": settings.approval_policy,
+        "approvalPolicy": approval_policy_payload(settings.approval_policy),
         "approvalsReviewer": settings.approvals_reviewer,
         "sandbox": settings.sandbox_policy or sandbox_policy(settings.sandbox, settings.cwd),
         "reasoningEffort": settings.reasoning_effort,

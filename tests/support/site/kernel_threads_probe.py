@@ -47,3 +47,22 @@ class ThreadsProbePlugin:
 
     async def echo(self, invocation: Any) -> str:
         return f"echo: {invocation.arguments}"
+
+
+class ReviewProbePlugin:
+    """``review_probe``: decides approvals under ``approvalsReviewer: "auto_review"``.
+
+    The decision comes from ``KERNEL_PROBE_REVIEW`` (``accept``, ``decline``...);
+    ``raise`` makes the reviewer fail, which must decline (fail closed).
+    """
+
+    @hookimpl
+    def threads_review_approval(self, turn: Any, kind: str, params: Any) -> Any:
+        import os
+
+        if turn.settings.get("approvals_reviewer") != "auto_review":
+            return None
+        decision = os.environ.get("KERNEL_PROBE_REVIEW", "accept")
+        if decision == "raise":
+            raise RuntimeError("the reviewer broke")
+        return {"decision": decision}

@@ -1,0 +1,84 @@
+"""What the threads family offers other families: ``kernel.services["threads"]``.
+
+Tool families keep their own state per thread (background terminals...)
+and serve methods about a thread (``thread/shellCommand``,
+``thread/backgroundTerminals/*``). They reach threads only through this
+object, never through this package::
+
+    threads = kernel.services["threads"]
+    threads.require_loaded(thread_id)            # -32600 thread not found: <id>
+    await threads.run_in_turn(thread_id, connection, body)
+
+``body(turn)`` receives the same ``turn`` object tools get (docs/threads.md,
+"Tools"). Releasing a thread is announced by the ``threads_thread_released``
+hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from .checks import invalid_request
+
+if TYPE_CHECKING:
+    from kernel import Connection
+
+    from .plugin import ThreadsPlugin
+
+__all__ = ["ThreadsAccess"]
+
+TurnBody = Callable[[Any], Coroutine[Any, Any, None]]
+
+
+class ThreadsAccess:
+    """Loaded threads as other families see them; see the module docstring."""
+
+    def __init__(self, plugin: ThreadsPlugin) -> None:
+        self._plugin = plugin
+        self._side_tasks: set[asyncio.Task[None]] = set()
+
+    def is_loaded(self, thread_id: str) -> bool:
+        """Whether ``thread_id`` is loaded in this server."""
+        return self._plugin.service.hub.get(thread_id) is not None
+
+    def require_loaded(self, thread_id: str) -> None:
+        """Raise ``-32600 thread not found: <id>`` unless the thread is loaded."""
+        if not isinstance(thread_id, str) or not self.is_loaded(thread_id):
+            raise invalid_request(f"thread not found: {thread_id}", "threadId")
+
+    def settings(self, thread_id: str) -> dict[str, Any]:
+        """The thread's current settings (cwd, approval policy, sandbox...)."""
+        self.require_loaded(thread_id)
+        thread = self._plugin.service.hub.get(thread_id)
+        assert thread is not None
+        return thread.state.settings.to_record()
+
+    async def run_in_turn(
+        self, thread_id: str, connection: Connection | None, body: TurnBody
+    ) -> None:
+        """Run ``body(turn)`` as a turn of its own, or inside the running turn.
+
+        Returns once the work is scheduled: a method handler that calls this
+        answers before the turn's notifications, as ``turn/start`` does. An
+        idle thread gets a new turn (``turn/started`` ... ``turn/completed``)
+        with no model request; when a turn is running, ``body`` runs inside
+        it, beside its tool calls.
+        """
+        self.require_loaded(thread_id)
+        plugin = self._plugin
+        thread = plugin.service.hub.get(thread_id)
+        assert thread is not None
+        loop = asyncio.get_running_loop()
+        if thread.runner is not None:
+            task: asyncio.Task[None] = loop.create_task(
+                body(thread.runner), name=f"side-{thread_id}"
+            )
+            self._side_tasks.add(task)
+            task.add_done_callback(self._side_tasks.discard)
+            return
+        runner = await plugin.begin_turn(thread, connection)
+        runner.task = loop.create_task(
+            plugin.run_turn(thread, runner.run_body(body)), name=f"turn-{runner.turn_id}"
+        )
