@@ -121,6 +121,7 @@ class Client:
         self._notifications: asyncio.Queue[Notification | None] = asyncio.Queue()
         self._orphans: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._handlers: dict[str, RequestHandler] = {}
+        self._listeners: dict[str, Callable[[Any], None]] = {}
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self._closed = asyncio.get_running_loop().create_future()
         self._reader = asyncio.get_running_loop().create_task(self._read_loop())
@@ -253,6 +254,14 @@ class Client:
         """
         self._handlers[method] = handler
 
+    def on_notification(self, method: str, listener: Callable[[Any], None]) -> None:
+        """Deliver notifications ``method`` to ``listener(params)`` instead of the queue.
+
+        The listener runs on the reader, in arrival order, and must not block;
+        one that raises is logged and the notification dropped.
+        """
+        self._listeners[method] = listener
+
     # -- receiving ------------------------------------------------------------
 
     async def next_notification(
@@ -304,6 +313,11 @@ class Client:
                 task = asyncio.get_running_loop().create_task(self._answer(message))
                 self._handler_tasks.add(task)
                 task.add_done_callback(self._handler_tasks.discard)
+            elif (listener := self._listeners.get(message["method"])) is not None:
+                try:
+                    listener(message.get("params"))
+                except Exception:
+                    log.exception("notification listener for %s failed", message["method"])
             else:
                 self._notifications.put_nowait(
                     Notification(message["method"], message.get("params"))

@@ -76,8 +76,10 @@ def test_plugins_json_shows_methods_of_disabled_plugins_too(tmp_path):
     assert out.returncode == 0, out.stderr
     rows = {row["name"]: row for row in json.loads(out.stdout)}
     assert set(rows) == {
+        "account",
         "agent_tools",
         "diagnostics",
+        "environments",
         "echo",
         "fs",
         "models",

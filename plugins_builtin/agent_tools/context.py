@@ -8,6 +8,7 @@ through the ``turn`` object and ``kernel.services["threads"]``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -15,10 +16,11 @@ from typing import Any
 import attrs
 
 from .approval_rules import ApprovalMemory
+from .files import LOCAL_FILES, Files, RemoteFiles
 from .terminals import Terminals
 from .turn_diff import TurnDiffTracker
 
-__all__ = ["AgentConfig", "Grants", "ThreadTools", "ToolContext"]
+__all__ = ["AgentConfig", "Grants", "Placement", "ThreadTools", "ToolContext", "ToolUnavailable"]
 
 _MODE_PROFILES = {
     "read-only": ":read-only",
@@ -38,6 +40,21 @@ class AgentConfig:
 
     def feature(self, name: str) -> bool:
         return bool(self.features.get(name, False))
+
+
+class ToolUnavailable(Exception):
+    """The turn's environment cannot be used; the message is for the model."""
+
+
+@attrs.frozen
+class Placement:
+    """Where a turn's commands and edits happen: an executor, its files, its cwd."""
+
+    environment_id: str
+    cwd: str
+    executor: Any  # ``start(argv, **kw)``: kernel.services["process"] or a remote environment
+    files: Files
+    remote: bool
 
 
 class Grants:
@@ -87,10 +104,10 @@ class ThreadTools:
     def grants(self, turn_id: str) -> Grants:
         return self.session_grants.merged(self.turn_grants.get(turn_id))
 
-    def diff(self, turn_id: str, cwd: str) -> TurnDiffTracker:
+    def diff(self, turn_id: str, cwd: str, files: Files = LOCAL_FILES) -> TurnDiffTracker:
         tracker = self.diffs.get(turn_id)
         if tracker is None:
-            self.diffs = {turn_id: TurnDiffTracker(cwd)}  # only the running turn's
+            self.diffs = {turn_id: TurnDiffTracker(cwd, files)}  # only the running turn's
             tracker = self.diffs[turn_id]
         return tracker
 
@@ -116,6 +133,31 @@ class ToolContext:
         if runner is None:
             raise RuntimeError("the process plugin is not loaded: commands cannot run")
         return runner
+
+    # -- where the turn works ------------------------------------------------------------
+
+    @staticmethod
+    def has_environment(turn: Any) -> bool:
+        """False when the turn selected no environment at all (``environments: []``)."""
+        return turn.settings.get("environments") != []
+
+    def placement(self, turn: Any) -> Placement:
+        """The turn's primary environment (the first selected; default: this machine)."""
+        selected = turn.settings.get("environments")
+        if selected is None:
+            return Placement("local", turn.cwd, self.processes, LOCAL_FILES, False)
+        if not selected:
+            raise ToolUnavailable("this turn has no environment to run commands in")
+        primary = selected[0]
+        env_id, cwd = primary["environmentId"], primary["cwd"]
+        if env_id == "local":
+            return Placement("local", cwd, self.processes, LOCAL_FILES, False)
+        registry = self.kernel.services.get("environments")
+        remote = registry.get(env_id) if registry is not None else None
+        if remote is None:
+            raise ToolUnavailable(f"environment `{env_id}` is not available on this server")
+        loop = asyncio.get_running_loop()
+        return Placement(env_id, cwd, remote, RemoteFiles(remote, loop), True)
 
     # -- the turn's sandbox ------------------------------------------------------------
 

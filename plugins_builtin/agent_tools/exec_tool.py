@@ -21,7 +21,7 @@ from kernel import RpcError
 
 from .approval_rules import plan_exec, proposed_amendment, sandbox_denied
 from .command_actions import parse_command, shlex_join
-from .context import ToolContext
+from .context import Placement, ToolContext, ToolUnavailable
 from .exec_format import (
     WRITE_STDIN_SPEC,
     ToolArgumentError,
@@ -58,7 +58,6 @@ class ExecTools:
     # -- exec_command ------------------------------------------------------------------
 
     async def exec_command(self, invocation: Any) -> str:
-        started = time.monotonic()
         turn = invocation.turn
         try:
             args = parse_exec_args(invocation.arguments)
@@ -70,7 +69,11 @@ class ExecTools:
         patch = _heredoc_patch(args.cmd)
         if patch is not None:
             return await self._intercepted_patch(invocation, patch)
-        cwd = os.path.normpath(os.path.join(turn.cwd, args.workdir or ""))
+        try:
+            place = self.context.placement(turn)
+        except ToolUnavailable as exc:
+            return f"exec_command failed: {exc}"
+        cwd = os.path.normpath(os.path.join(place.cwd, args.workdir or ""))
         argv = shell_argv(args.cmd, args.shell, login)
         escalated = args.sandbox_permissions == "require_escalated"
         state = self.context.of(turn.thread_id)
@@ -91,14 +94,15 @@ class ExecTools:
             answer = await self._ask(turn, item, args, reason=args.justification)
             if answer is None:
                 return REJECTED
+        started = time.monotonic()  # wall time counts the command, not the approval
         terminals = state.terminals
         session_id = terminals.new_id()
         session = ExecSession(
             session_id=session_id, item=item, turn=turn, tty=args.tty, raw_command=args.cmd
         )
         try:
-            await self._spawn(session, argv, cwd, sandboxed, args.tty)
-        except (OSError, RpcError) as exc:
+            await self._spawn(session, place, argv, cwd, sandboxed, args.tty)
+        except (OSError, RpcError, ConnectionError) as exc:
             terminals.release_id(session_id)
             return await self._spawn_failed(turn, item, exc, already_started=plan.action == "ask")
         if plan.action != "ask":
@@ -113,16 +117,24 @@ class ExecTools:
         if session.done.is_set() and sandbox_denied(
             policy, sandboxed, session.exit_code or 0, output.decode("utf-8", "replace")
         ):
-            return await self._retry_unsandboxed(invocation, args, argv, cwd, output, started)
+            return await self._retry_unsandboxed(
+                invocation, args, place, argv, cwd, output, started
+            )
         return self._answer(turn, session, output, started, args.max_output_tokens)
 
     async def _spawn(
-        self, session: ExecSession, argv: list[str], cwd: str, sandboxed: bool, tty: bool
+        self,
+        session: ExecSession,
+        place: Placement,
+        argv: list[str],
+        cwd: str,
+        sandboxed: bool,
+        tty: bool,
     ) -> None:
         turn = session.turn
         session.item["processId"] = str(session.session_id)
         session.item["source"] = "unifiedExecStartup"
-        handle = await self.context.processes.start(
+        handle = await place.executor.start(
             argv,
             cwd=cwd,
             env=forced_env(),
@@ -214,6 +226,8 @@ class ExecTools:
     ) -> str:
         """The command could not start (no such cwd, no sandbox here): its item still completes."""
         text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if isinstance(exc, ConnectionError):
+            text = f"the environment is unreachable: {exc}"
         if isinstance(exc, RpcError) and exc.code == -32022:
             message = f"exec_command failed: {exc.message}"
         else:
@@ -232,6 +246,7 @@ class ExecTools:
         self,
         invocation: Any,
         args: Any,
+        place: Placement,
         argv: list[str],
         cwd: str,
         first_output: bytes,
@@ -249,8 +264,8 @@ class ExecTools:
             session_id=terminals.new_id(), item=item, turn=turn, tty=args.tty, raw_command=args.cmd
         )
         try:
-            await self._spawn(session, argv, cwd, False, args.tty)
-        except (OSError, RpcError) as exc:
+            await self._spawn(session, place, argv, cwd, False, args.tty)
+        except (OSError, RpcError, ConnectionError) as exc:
             return await self._spawn_failed(turn, item, exc, already_started=True)
         output = await session.collect(args.yield_time_ms / 1000)
         return self._answer(turn, session, output, started, args.max_output_tokens)

@@ -9,16 +9,15 @@ view of the files, so a later hunk sees what an earlier one did.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import math
 import os
-import stat
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import attrs
 
+from .files import LOCAL_FILES, Files
 from .patch_parse import (
     AddFile,
     DeleteFile,
@@ -189,7 +188,8 @@ def _os_error_text(exc: OSError) -> str:
 class _View:
     """The files as the patch sees them: the disk, overlaid with earlier hunks."""
 
-    def __init__(self) -> None:
+    def __init__(self, files: Files) -> None:
+        self._files = files
         self._overlay: dict[str, str | None] = {}
 
     def read(self, path: str, what: str) -> str:
@@ -200,8 +200,7 @@ class _View:
                 raise verification_error(f"{what} {path}: {_os_error_text(err)}")
             return content
         try:
-            with open(path, encoding="utf-8", newline="") as handle:
-                return handle.read()
+            return self._files.read_text(path)
         except OSError as exc:
             raise verification_error(f"{what} {path}: {_os_error_text(exc)}") from None
         except UnicodeDecodeError:
@@ -287,13 +286,15 @@ def _plan_hunk(hunk: Hunk, cwd: str, view: _View) -> FileOp:
     return FileOp("update", path, move_to, old, new, hunk.path, shown_move)
 
 
-def plan_patch(text: str, cwd: str) -> PatchPlan:
+def plan_patch(text: str, cwd: str, files: Files = LOCAL_FILES) -> PatchPlan:
     """Parse and verify ``text`` against the files under ``cwd``; write nothing.
 
     Relative paths are resolved against ``cwd``; absolute paths are kept.
-    Raises :class:`PatchError` whose ``message`` is the model-facing text.
+    ``files`` is where they live (this machine by default, or a remote
+    environment). Raises :class:`PatchError` whose ``message`` is the
+    model-facing text.
     """
-    view = _View()
+    view = _View(files)
     cwd = os.path.normpath(os.path.abspath(cwd))
     ops = tuple(_plan_hunk(hunk, cwd, view) for hunk in parse_patch(text))
     if not ops:
@@ -301,64 +302,29 @@ def plan_patch(text: str, cwd: str) -> PatchPlan:
     return PatchPlan(cwd, ops)
 
 
-def _write_atomic(path: str, content: str, keep_mode_of: str | None) -> None:
-    """Replace ``path`` with ``content`` through a temp file and a rename.
-
-    The mode of ``keep_mode_of`` (the file being replaced) is carried over;
-    a brand-new file gets the default mode under the process umask.
-    """
-    if os.path.islink(path):
-        path = os.path.realpath(path)  # edit the link's target, keep the link
-    mode: int | None = None
-    if keep_mode_of is not None:
-        with contextlib.suppress(OSError):
-            mode = stat.S_IMODE(os.stat(keep_mode_of).st_mode)
-    if mode is None:
-        with contextlib.suppress(OSError):
-            info = os.stat(path)
-            if stat.S_ISREG(info.st_mode):
-                mode = stat.S_IMODE(info.st_mode)
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".{name}.{os.urandom(4).hex()}.tmp")
-    # 0o666 lets the kernel apply the umask, as for any newly created file.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+def _make_parents(path: str, files: Files) -> None:
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content.encode("utf-8"))
-            if mode is not None:
-                os.fchmod(handle.fileno(), mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _make_parents(path: str) -> None:
-    parent = os.path.dirname(path)
-    try:
-        os.makedirs(parent, exist_ok=True)
+        files.make_parents(path)
     except OSError as exc:
         raise PatchApplyError(
             f"Failed to create parent directories for {path}: {_os_error_text(exc)}", path
         ) from exc
 
 
-def _check_unchanged(op: FileOp) -> None:
+def _check_unchanged(op: FileOp, files: Files) -> None:
     """Refuse to overwrite a file edited since the plan was made (e.g. during approval)."""
     try:
-        with open(op.path, encoding="utf-8", newline="") as handle:
-            now: str | None = handle.read()
+        now: str | None = files.read_text(op.path)
     except (OSError, UnicodeDecodeError):
         now = None
     if now != op.old_content:
         raise PatchApplyError(f"{op.path} changed on disk since the patch was verified", op.path)
 
 
-def _apply_op(op: FileOp) -> None:
+def _apply_op(op: FileOp, files: Files) -> None:
     if op.kind == "delete":
         try:
-            os.unlink(op.path)
+            files.remove(op.path)
         except OSError as exc:
             raise PatchApplyError(
                 f"Failed to delete file {op.path}: {_os_error_text(exc)}", op.path
@@ -366,23 +332,23 @@ def _apply_op(op: FileOp) -> None:
         return
     target = op.move_to or op.path
     assert op.new_content is not None
-    _make_parents(target)
+    _make_parents(target, files)
     try:
-        _write_atomic(target, op.new_content, op.path if op.kind == "update" else None)
+        files.write_text(target, op.new_content, op.path if op.kind == "update" else None)
     except (OSError, UnicodeEncodeError) as exc:
         reason = _os_error_text(exc) if isinstance(exc, OSError) else "invalid UTF-8 text"
         raise PatchApplyError(f"Failed to write file {target}: {reason}", target) from exc
     if op.move_to is not None:
         try:
-            os.unlink(op.path)
+            files.remove(op.path)
         except OSError as exc:
             raise PatchApplyError(
                 f"Failed to remove original {op.path}: {_os_error_text(exc)}", op.path
             ) from exc
 
 
-def apply_plan(plan: PatchPlan) -> None:
-    """Write a plan to disk, operation by operation (blocking; run it in a thread).
+def apply_plan(plan: PatchPlan, files: Files = LOCAL_FILES) -> None:
+    """Write a plan to ``files``, operation by operation (blocking; run it in a thread).
 
     Each file is replaced atomically. If an operation fails, the earlier ones
     stay applied and :class:`PatchApplyError` names the failing path.
@@ -391,8 +357,8 @@ def apply_plan(plan: PatchPlan) -> None:
         # Operations run in plan order, so each one finds the disk as planned
         # unless someone else wrote the file meanwhile.
         if op.kind != "add":
-            _check_unchanged(op)
-        _apply_op(op)
+            _check_unchanged(op, files)
+        _apply_op(op, files)
 
 
 def format_wall_time(seconds: float) -> str:

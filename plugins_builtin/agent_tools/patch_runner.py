@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from .approval_rules import needs_patch_approval
-from .context import ToolContext
+from .context import ToolContext, ToolUnavailable
 from .patch import PatchError, apply_plan, failure_output, plan_patch, success_output
 from .patch_tool import FREEFORM_SPEC, patch_text_from_function_arguments
 
@@ -47,13 +47,19 @@ class PatchTool:
     async def apply(self, turn: Any, call_id: str, text: str) -> str:
         """Run one patch for ``turn``; returns the model's output."""
         started = time.monotonic()
-        cwd = turn.cwd
         try:
-            plan = await asyncio.to_thread(plan_patch, text, cwd)
+            place = self.context.placement(turn)
+        except ToolUnavailable as exc:
+            return f"apply_patch failed: {exc}"
+        cwd, files = place.cwd, place.files
+        try:
+            plan = await asyncio.to_thread(plan_patch, text, cwd, files)
         except PatchError as exc:
             return exc.message
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            return f"apply_patch failed: the environment is unreachable: {exc}"
         state = self.context.of(turn.thread_id)
-        paths = [os.path.realpath(p) for p in plan.paths()]
+        paths = plan.paths() if place.remote else [os.path.realpath(p) for p in plan.paths()]
         item = {
             "type": "fileChange",
             "id": call_id,
@@ -95,10 +101,10 @@ class PatchTool:
                 return DECLINED_TEXT
             if decision == "acceptForSession":
                 state.memory.remember_patch(paths)
-        tracker = state.diff(turn.turn_id, cwd)
+        tracker = state.diff(turn.turn_id, cwd, files)
         try:
             await asyncio.to_thread(tracker.before, plan)
-            await asyncio.to_thread(apply_plan, plan)
+            await asyncio.to_thread(apply_plan, plan, files)
         except PatchError as exc:
             item["status"] = "failed"
             await turn.complete_item(item)

@@ -137,6 +137,9 @@ class AgentToolsPlugin:
         if self.exec_tools is None or self.patch_tool is None or self.interaction is None:
             return None
         interaction = self.interaction.tools(turn)
+        if self.context is not None and not self.context.has_environment(turn):
+            # environments: [] selects none: nothing to run commands in or edit.
+            return interaction[:-1]
         return [
             *self.exec_tools.tools(),
             *interaction[:-2],

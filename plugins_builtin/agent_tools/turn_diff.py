@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 
 import attrs
 
+from .files import LOCAL_FILES, Files
 from .patch import PatchPlan
 from .textdiff import unified_hunks
 
@@ -49,20 +49,6 @@ class _Snapshot:
     mode: str = "100644"
 
 
-def _snapshot(path: str) -> _Snapshot:
-    try:
-        info = os.lstat(path)
-        if stat.S_ISLNK(info.st_mode):
-            return _Snapshot(os.readlink(path).encode("utf-8", "surrogateescape"), "120000")
-        if not stat.S_ISREG(info.st_mode):
-            return _Snapshot(None)
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return _Snapshot(None)
-    return _Snapshot(data, "100755" if info.st_mode & 0o111 else "100644")
-
-
 def _text(data: bytes | None) -> str | None:
     if data is None:
         return ""
@@ -80,8 +66,9 @@ class TurnDiffTracker:
     repository holding ``cwd``, or to ``cwd`` itself outside a repository.
     """
 
-    def __init__(self, cwd: str) -> None:
+    def __init__(self, cwd: str, files: Files = LOCAL_FILES) -> None:
         cwd = os.path.normpath(os.path.abspath(cwd))
+        self._files = files
         self.root = find_git_root(cwd) or cwd
         self._baseline: dict[str, _Snapshot] = {}
         # Where a file now at a path came from, for files moved during the turn.
@@ -94,7 +81,7 @@ class TurnDiffTracker:
             targets = [path, os.path.realpath(path)] if os.path.islink(path) else [path]
             for target in targets:
                 if target not in self._baseline:
-                    self._baseline[target] = _snapshot(target)
+                    self._baseline[target] = self._snapshot(target)
         for op in plan.ops:
             if op.kind == "update" and op.move_to is not None:
                 origin = self._origin.pop(op.path, op.path)
@@ -104,13 +91,17 @@ class TurnDiffTracker:
             elif op.kind != "update":
                 self._origin.pop(op.path, None)
 
+    def _snapshot(self, path: str) -> _Snapshot:
+        data, mode = self._files.snapshot(path)
+        return _Snapshot(data, mode)
+
     def touched(self) -> list[str]:
         """Absolute paths with a recorded baseline, sorted."""
         return sorted(self._baseline)
 
     def unified_diff(self) -> str:
         """The net git-style diff of every touched file; empty when nothing changed."""
-        current = {path: _snapshot(path) for path in self._baseline}
+        current = {path: self._snapshot(path) for path in self._baseline}
         renames: dict[str, str] = {}
         for dest, origin in self._origin.items():
             if (

@@ -3,14 +3,16 @@
 In the reference's order: ``env_key`` (the variable must be set and
 non-blank once named), ``experimental_bearer_token``, the ``auth`` command,
 and, for providers with ``requires_openai_auth`` (the built-in ``openai``),
-``OPENAI_API_KEY``. A provider with none of these sends no ``Authorization``
-header. Tokens are read from the environment at request time and never
-logged.
+``OPENAI_API_KEY``, then the key stored by ``account/login/start`` in
+``<home>/auth.json`` (the reference's file: ``{"auth_mode": "apikey",
+"OPENAI_API_KEY": "..."}``). A provider with none of these sends no
+``Authorization`` header. Tokens are read at request time and never logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -89,6 +91,9 @@ class TokenSource:
             return Credentials(token, f"model_providers.{provider_id}.auth.command", True)
         if config.requires_openai_auth:
             token = _env(self.environ, OPENAI_API_KEY)
+            hint = f"the value of {OPENAI_API_KEY}"
+            if token is None:
+                token, hint = self.stored_api_key(), "the API key stored with account/login/start"
             if token is None:
                 raise CredentialError(
                     "missing_api_key",
@@ -96,8 +101,18 @@ class TokenSource:
                     f"{OPENAI_API_KEY} in the server's environment (or name another variable "
                     f"with model_providers.{provider_id}.env_key)",
                 )
-            return Credentials(token, f"the value of {OPENAI_API_KEY}")
+            return Credentials(token, hint)
         return Credentials(None, None)
+
+    def stored_api_key(self) -> str | None:
+        """The API key in ``<home>/auth.json``, if one was stored there."""
+        try:
+            with open(self.home / "auth.json", encoding="utf-8") as handle:
+                stored = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        key = stored.get(OPENAI_API_KEY) if isinstance(stored, dict) else None
+        return key if isinstance(key, str) and key.strip() else None
 
     async def _command_token(
         self, provider_id: str, config: ModelProviderConfig, refresh: bool

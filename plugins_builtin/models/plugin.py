@@ -26,6 +26,7 @@ from kernel import Kernel, SettingError, hookimpl
 from kernel.config import Config
 
 from .auth import TokenSource
+from .catalog import ModelCatalog
 from .chat_request import chat_request_body
 from .chat_stream import ChatTranslator
 from .config import (
@@ -34,6 +35,7 @@ from .config import (
     built_in_providers,
     merge_providers,
 )
+from .methods import ModelMethods
 from .responses import ResponsesTranslator, Translator, events_from_response_object
 from .sse import SseEvent
 from .stream import ModelRequest, RetryPolicy, model_stream
@@ -90,8 +92,8 @@ def _chat_json(translator: Translator, value: Any) -> list[dict[str, Any]]:
     return events + (translator.at_eof() or [])
 
 
-class ModelsPlugin:
-    """Serves ``threads_model_provider`` and ``threads_model_stream``."""
+class ModelsPlugin(ModelMethods):
+    """Serves ``threads_model_provider`` and ``threads_model_stream``, and the model lists."""
 
     def __init__(self) -> None:
         self.providers: dict[str, ModelProviderConfig] = built_in_providers()
@@ -99,6 +101,7 @@ class ModelsPlugin:
         self.tokens = TokenSource(Path.home())
         self.session: aiohttp.ClientSession | None = None
         self.kernel: Kernel | None = None
+        self.catalog = ModelCatalog()
 
     # -- kernel hooks ------------------------------------------------------------------
 

@@ -32,6 +32,8 @@ from .types import (
     PermissionProfileListParams,
     PermissionProfileListResponse,
     PermissionProfileSummary,
+    WindowsSandboxSetupCompletedNotification,
+    WindowsSandboxSetupStartParams,
 )
 
 __all__ = ["SandboxPlugin", "SandboxSettings"]
@@ -44,6 +46,10 @@ _MODE_PROFILES = {
     "danger-full-access": ":danger-full-access",
 }
 _INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)"
+_WINDOWS_MODES = {
+    "elevated": "elevated Windows sandbox setup is only supported on Windows",
+    "unelevated": "legacy Windows sandbox setup is only supported on Windows",
+}
 
 
 @attrs.frozen
@@ -81,6 +87,9 @@ class SandboxPlugin:
     """Publishes the sandbox service; see the module docstring and docs/sandbox.md."""
 
     config_warning = notification("configWarning", ConfigWarningNotification)
+    windows_setup_completed = notification(
+        "windowsSandbox/setupCompleted", WindowsSandboxSetupCompletedNotification
+    )
 
     def __init__(self) -> None:
         self.settings = SandboxSettings()
@@ -166,6 +175,36 @@ class SandboxPlugin:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return None
+
+    @method("windowsSandbox/setupStart")
+    async def windows_setup_start(
+        self, params: WindowsSandboxSetupStartParams, ctx: RequestContext
+    ) -> dict[str, Any]:
+        """Linux: answers ``started`` and reports at once that setup only exists on Windows."""
+        if params.mode not in _WINDOWS_MODES:
+            raise RpcError(
+                -32602,
+                f"Invalid params: mode: unknown variant `{params.mode}`, expected `elevated` or "
+                "`unelevated`",
+            )
+        if params.cwd is not None and not params.cwd.startswith("/"):
+            raise RpcError(
+                INVALID_REQUEST, f"Invalid request: cwd: not an absolute path: {params.cwd}"
+            )
+        note = WindowsSandboxSetupCompletedNotification(
+            mode=params.mode, success=False, error=_WINDOWS_MODES[params.mode]
+        )
+        task = asyncio.get_running_loop().create_task(
+            ctx.connection.notify(self.windows_setup_completed, note)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return {"started": True}
+
+    @method("windowsSandbox/readiness")
+    def windows_readiness(self, params: None, ctx: RequestContext) -> dict[str, Any]:
+        """Linux: nothing to configure."""
+        return {"status": "notConfigured"}
 
     @method("permissionProfile/list")
     def list_profiles(

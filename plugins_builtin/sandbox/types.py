@@ -11,6 +11,8 @@ __all__ = [
     "PermissionProfileSummary",
     "TextPosition",
     "TextRange",
+    "WindowsSandboxSetupCompletedNotification",
+    "WindowsSandboxSetupStartParams",
 ]
 
 
@@ -64,3 +66,20 @@ class ConfigWarningNotification:
     details: str | None = None
     path: str | None = None
     range: TextRange | None = None
+
+
+@attrs.frozen
+class WindowsSandboxSetupStartParams:
+    """Set up the Windows sandbox (``elevated`` or ``unelevated``); Linux has nothing to set up."""
+
+    mode: str
+    cwd: str | None = None
+
+
+@attrs.frozen
+class WindowsSandboxSetupCompletedNotification:
+    """How a Windows sandbox setup ended."""
+
+    mode: str
+    success: bool
+    error: str | None = None

@@ -101,6 +101,7 @@ class ThreadService:
         check_approval_policy(policy)
         reviewer = getattr(params, "approvals_reviewer", None)
         check_enum(reviewer, _REVIEWERS, "approvalsReviewer")
+        environments = self._environments(getattr(params, "environments", None))
         if base is None:
             base = Settings(
                 model=config.model or DEFAULT_MODEL,
@@ -124,10 +125,36 @@ class ThreadService:
             ("personality", getattr(params, "personality", None)),
             ("base_instructions", getattr(params, "base_instructions", None)),
             ("developer_instructions", getattr(params, "developer_instructions", None)),
+            ("environments", environments),
         ):
             if value is not None:
                 changes[name] = value
         return attrs.evolve(base, **changes)
+
+    def _environments(self, value: Any) -> list[dict[str, Any]] | None:
+        """``environments`` checked: ids the environments family knows, absolute cwds."""
+        if value is None:
+            return None
+        known = self.kernel.services.get("environments")
+        chosen = []
+        for index, entry in enumerate(value):
+            where = f"environments[{index}]"
+            if not isinstance(entry, dict) or not isinstance(entry.get("environmentId"), str):
+                raise RpcError(-32602, f"Invalid params: {where}.environmentId: expected a string")
+            cwd = entry.get("cwd")
+            if not isinstance(cwd, str) or not os.path.isabs(cwd):
+                raise RpcError(-32602, f"Invalid params: {where}.cwd: expected an absolute path")
+            env_id = entry["environmentId"]
+            if env_id != "local" and (known is None or not known.known(env_id)):
+                raise RpcError(-32600, f"unknown environment id `{env_id}`")
+            chosen.append(
+                {
+                    "environmentId": env_id,
+                    "cwd": cwd,
+                    "runtimeWorkspaceRoots": list(entry.get("runtimeWorkspaceRoots") or [cwd]),
+                }
+            )
+        return chosen
 
     async def check_provider(self, provider: str) -> None:
         """Refuse a provider no plugin serves, saying what to configure."""

@@ -91,6 +91,8 @@ class Settings:
     base_instructions: str | None = None
     developer_instructions: str | None = None
     collaboration_mode: str = "default"  # "plan" or "default" (turn/start collaborationMode)
+    # The selected environments (TurnEnvironmentParams); None: the default (local).
+    environments: list[dict[str, Any]] | None = None
 
     def to_record(self) -> dict[str, Any]:
         """JSON for the rollout."""

@@ -162,6 +162,16 @@ class TurnMethods:
         runner.interrupt()
         return {}
 
+    @method("collaborationMode/list", experimental=True)
+    def collaboration_modes(self, params: None, ctx: RequestContext) -> dict[str, Any]:
+        """The presets a turn's ``collaborationMode`` may name: Plan, then Default."""
+        return {
+            "data": [
+                {"name": "Plan", "mode": "plan", "model": None, "reasoning_effort": "medium"},
+                {"name": "Default", "mode": "default", "model": None, "reasoning_effort": None},
+            ]
+        }
+
     # -- paged history ----------------------------------------------------------
 
     async def _history(self, thread_id: str) -> Any:

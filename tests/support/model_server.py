@@ -346,6 +346,7 @@ class ModelServer:
         self.requests: list[RecordedRequest] = []
         self.router: Callable[[RecordedRequest], Scripted | None] | None = None
         self.disconnects = 0
+        self.models: list[str] = []  # what GET /v1/models lists
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Condition()
@@ -481,7 +482,8 @@ class ModelServer:
     async def _other(self, request: web.Request) -> web.Response:
         await self._record(request)
         if request.method == "GET" and request.path == "/v1/models":
-            return web.json_response({"object": "list", "data": [], "models": []})
+            data = [{"id": model, "object": "model"} for model in self.models]
+            return web.json_response({"object": "list", "data": data})
         return web.json_response({"error": {"message": f"no route {request.path}"}}, status=404)
 
 
