@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .config import PluginConfig
     from .connection import Connection
     from .handshake import InitializeParams
+    from .outbound import OutboundRequest
     from .rpc.registry import Registrar
     from .runtime import Kernel
 
@@ -375,4 +376,35 @@ class KernelSpec:
 
         Errors: the plugin is reported as failed and its methods withdrawn;
         startup aborts if it was requested by name.
+        """
+
+    @may_be_async
+    @hookspec
+    def kernel_outbound_request_headers(self, request: OutboundRequest) -> Any:
+        """Add headers to an HTTP request made on a connection's or thread's behalf. May be async.
+
+        When: right before every HTTP attempt another plugin makes for a
+        client (the model provider's requests, compaction, realtime session
+        setup, relay enrollment), retries included: each attempt asks again,
+        so a header may carry a single-use token. Callers go through
+        :func:`kernel.outbound.outbound_headers`.
+
+        Parameters: ``request``, a :class:`kernel.outbound.OutboundRequest`:
+        ``purpose`` (``"model"``, ``"compaction"``, ``"realtime"``,
+        ``"relay_enrollment"``...), ``url``, ``method``, ``provider_id`` and
+        ``requires_openai_auth`` (the model provider, when one is involved),
+        ``connection`` (the connection the work is for, or None),
+        ``thread_id``, ``turn_id`` and ``attempt`` (1 for the first).
+
+        Returns: None (nothing to add), a mapping of header name to value, or
+        :class:`kernel.outbound.Refuse` (``Refuse(reason)``) to stop the
+        request: it is not sent and the caller reports ``reason`` to its
+        client (a model request ends in ``response.failed``, which fails the
+        turn). Headers of all plugins are added, in load order; a header the
+        request already has, or an earlier plugin added, is kept and the
+        later one is logged and dropped. Never log a header's value.
+
+        Errors: logged with traceback; the request goes out without this
+        plugin's headers and with every other plugin's. A plugin that must
+        fail closed catches its own errors and returns ``Refuse``.
         """

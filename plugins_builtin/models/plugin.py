@@ -24,6 +24,7 @@ from multidict import CIMultiDict
 
 from kernel import Kernel, SettingError, hookimpl
 from kernel.config import Config
+from kernel.outbound import PURPOSE_MODEL, OutboundRequest, outbound_headers
 
 from .auth import TokenSource
 from .catalog import ModelCatalog
@@ -38,7 +39,7 @@ from .config import (
 from .methods import ModelMethods
 from .responses import ResponsesTranslator, Translator, events_from_response_object
 from .sse import SseEvent
-from .stream import ModelRequest, RetryPolicy, model_stream
+from .stream import Decorator, ModelRequest, RetryPolicy, model_stream
 
 __all__ = ["ModelsPlugin", "ModelsSettings"]
 
@@ -177,7 +178,36 @@ class ModelsPlugin(ModelMethods):
         if config is None:
             return None
         request = self._request(provider_id, config, body, headers)
+        if self.kernel is not None:
+            request = attrs.evolve(request, decorate=self._decorator(provider_id, config, context))
         return model_stream(self._session(), self.tokens, request, self.policy)
+
+    def _decorator(self, provider_id: str, config: ModelProviderConfig, context: Any) -> Decorator:
+        """Asks ``kernel_outbound_request_headers`` before each HTTP attempt of one request.
+
+        Attempts are counted across request and stream retries; each one is
+        asked again (a plugin may add a single-use token).
+        """
+        kernel = self.kernel
+        assert kernel is not None
+        attempts = 0
+
+        async def decorate(url: str, headers: CIMultiDict[str]) -> None:
+            nonlocal attempts
+            attempts += 1
+            request = OutboundRequest(
+                purpose=getattr(context, "purpose", None) or PURPOSE_MODEL,
+                url=url,
+                provider_id=provider_id,
+                requires_openai_auth=config.requires_openai_auth,
+                connection=getattr(context, "connection", None),
+                thread_id=getattr(context, "thread_id", None),
+                turn_id=getattr(context, "turn_id", None),
+                attempt=attempts,
+            )
+            headers.update(await outbound_headers(kernel.plugins, request, headers.keys()))
+
+        return decorate
 
     # -- requests ----------------------------------------------------------------------
 

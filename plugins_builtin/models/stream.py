@@ -28,13 +28,15 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import attrs
 import orjson
 from multidict import CIMultiDict
+
+from kernel.outbound import OutboundRefused
 
 from .auth import CredentialError, TokenSource
 from .config import ModelProviderConfig
@@ -48,7 +50,7 @@ from .errors import (
 from .responses import TERMINAL_TYPES, Translator, is_output
 from .sse import SseDecoder, SseEvent, SseLineTooLong
 
-__all__ = ["ModelRequest", "RetryPolicy", "model_stream"]
+__all__ = ["Decorator", "ModelRequest", "RetryPolicy", "model_stream"]
 
 log = logging.getLogger("plugins.models")
 
@@ -77,6 +79,11 @@ class RetryPolicy:
         return min(self.max_delay, raw * random.uniform(0.9, 1.1))
 
 
+Decorator = Callable[[str, CIMultiDict[str]], Awaitable[None]]
+"""Adds plugins' headers to one attempt (``kernel_outbound_request_headers``);
+raises :class:`kernel.outbound.OutboundRefused` when the attempt must not be sent."""
+
+
 @attrs.frozen
 class ModelRequest:
     """Everything about one model request except its credentials."""
@@ -88,6 +95,7 @@ class ModelRequest:
     headers: CIMultiDict[str]
     make_translator: Callable[[], Translator]
     json_answer: Callable[[Translator, Any], list[dict[str, Any]]]
+    decorate: Decorator | None = None
 
 
 @attrs.define
@@ -306,6 +314,11 @@ async def _connect(
         headers = request.headers.copy()
         if credentials.token is not None:
             headers["Authorization"] = f"Bearer {credentials.token}"
+        if request.decorate is not None:
+            try:
+                await request.decorate(request.url, headers)
+            except OutboundRefused as exc:
+                return None, failed_event(exc.code, exc.reason)
         log.debug("model provider %s: POST %s (attempt %d)", pid, request.url, attempt + 1)
         try:
             async with asyncio.timeout(idle):
