@@ -28,7 +28,9 @@ async def remote_kernel(listen, tmp_path):
     token_file.write_text(TOKEN)
     token_file.chmod(0o600)
     args = ["--ws-auth", "capability-token", "--ws-token-file", str(token_file)]
-    return listen(plugins=("fs", "process", "sandbox", "ws_auth"), args=args, home=tmp_path / "remote-home")
+    return listen(
+        plugins=("fs", "process", "sandbox", "ws_auth"), args=args, home=tmp_path / "remote-home"
+    )
 
 
 async def test_commands_and_patches_land_on_the_remote_kernel(
@@ -37,7 +39,10 @@ async def test_commands_and_patches_land_on_the_remote_kernel(
     remote_dir = tmp_path / "remote-work"
     remote_dir.mkdir()
     (remote_dir / "notes.txt").write_text("one\n")
-    patch = "*** Begin Patch\n*** Update File: notes.txt\n@@\n-one\n+ONE\n*** Add File: new.txt\n+hi\n*** End Patch"
+    patch = (
+        "*** Begin Patch\n*** Update File: notes.txt\n@@\n-one\n+ONE\n"
+        "*** Add File: new.txt\n+hi\n*** End Patch"
+    )
     model_server.responses.extend(
         [
             exec_call("echo remote > made.txt; cat notes.txt; echo $NO_COLOR", "c1"),

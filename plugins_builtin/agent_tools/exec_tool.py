@@ -36,7 +36,7 @@ from .exec_format import (
 )
 from .terminals import ExecSession
 
-__all__ = ["ExecTools"]
+__all__ = ["ExecTools", "rejected_text"]
 
 REJECTED = 'exec_command failed: CreateProcess { message: "Rejected(\\"rejected by user\\")" }'
 _APPROVAL_DECISIONS = ("accept", "acceptForSession", "acceptWithExecpolicyAmendment", "decline")
@@ -92,8 +92,8 @@ class ExecTools:
         sandboxed = plan.sandboxed
         if plan.action == "ask":
             answer = await self._ask(turn, item, args, reason=args.justification)
-            if answer is None:
-                return REJECTED
+            if isinstance(answer, str):
+                return answer
         started = time.monotonic()  # wall time counts the command, not the approval
         terminals = state.terminals
         session_id = terminals.new_id()
@@ -173,8 +173,8 @@ class ExecTools:
 
     async def _ask(
         self, turn: Any, item: dict[str, Any], args: Any, reason: str | None
-    ) -> dict[str, Any] | None:
-        """Ask for approval with the item shown; None when declined (item completed)."""
+    ) -> dict[str, Any] | str:
+        """Ask for approval with the item shown; the model's text when declined (item completed)."""
         item["source"] = "agent"
         item["processId"] = None
         await turn.start_item(item)
@@ -211,7 +211,7 @@ class ExecTools:
             await turn.complete_item(item)
             if name == "cancel":
                 turn.end_as_interrupted()
-            return None
+            return rejected_text(answer)
         memory = self.context.of(turn.thread_id).memory
         escalated = args.sandbox_permissions == "require_escalated"
         if name == "acceptForSession":
@@ -256,9 +256,10 @@ class ExecTools:
         turn = invocation.turn
         item = _item(f"{invocation.call_id}-retry", argv, cwd, args.cmd)
         reason = "command failed in the sandbox; retry without it?"
-        if await self._ask(turn, item, args, reason=reason) is None:
+        answer = await self._ask(turn, item, args, reason=reason)
+        if isinstance(answer, str):
             text = first_output.decode("utf-8", errors="replace")
-            return f"{REJECTED}\n{text}" if text else REJECTED
+            return f"{answer}\n{text}" if text else answer
         terminals = self.context.of(turn.thread_id).terminals
         session = ExecSession(
             session_id=terminals.new_id(), item=item, turn=turn, tty=args.tty, raw_command=args.cmd
@@ -319,6 +320,26 @@ class ExecTools:
                 "stdin": chars,
             },
         )
+
+
+def rejected_text(answer: dict[str, Any]) -> str:
+    """What the model is told about a declined command: a reviewer's ``reason``, if it gave one.
+
+    The reference prints the reason inside its error's debug form (the
+    guardian's rationale arrives this way).
+    """
+    reason = answer.get("reason")
+    if not isinstance(reason, str) or not reason:
+        return REJECTED
+    message = _debug_str("Rejected(" + _debug_str(reason) + ")")
+    return f"exec_command failed: CreateProcess {{ message: {message} }}"
+
+
+def _debug_str(text: str) -> str:
+    """``text`` quoted and escaped as Rust's ``{:?}`` prints a string."""
+    for raw, escaped in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
+        text = text.replace(raw, escaped)
+    return f'"{text}"'
 
 
 def _item(item_id: str, argv: list[str], cwd: str, script: str) -> dict[str, Any]:

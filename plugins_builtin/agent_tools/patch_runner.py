@@ -98,7 +98,8 @@ class PatchTool:
                 await turn.complete_item(item)
                 if decision == "cancel":
                     turn.end_as_interrupted()
-                return DECLINED_TEXT
+                reason = answer.get("reason")  # a reviewer's rationale, as the reference words it
+                return reason if isinstance(reason, str) and reason else DECLINED_TEXT
             if decision == "acceptForSession":
                 state.memory.remember_patch(paths)
         tracker = state.diff(turn.turn_id, cwd, files)

@@ -32,6 +32,7 @@ from kernel.settings import SettingError
 
 from . import operations
 from .errors import IO_ERROR, TOO_MANY_WATCHES, from_os_error, fs_error
+from .tree import FsService
 from .types import (
     FsChangedNotification,
     FsCopyParams,
@@ -127,6 +128,7 @@ class FsPlugin:
         self.settings = FsSettings()
         self.umask = 0o022
         self.watches: WatchService | None = None
+        self.service: FsService | None = None
         self.protected: tuple[str, ...] = ()
         self.kernel: Kernel | None = None
         # Watches being set up, per connection id: counted against the limit.
@@ -147,6 +149,9 @@ class FsPlugin:
     def kernel_startup(self, kernel: Kernel) -> None:
         loop = asyncio.get_running_loop()
         self.watches = WatchService(loop, self.settings.watch_coalesce_ms / 1000)
+        # Other families (skills) watch whole trees through this; see tree.py.
+        self.service = FsService(loop, self.settings.watch_coalesce_ms / 1000)
+        kernel.services["fs"] = self.service
 
     @hookimpl
     def kernel_connection_closed(self, connection: Connection) -> None:
@@ -157,6 +162,8 @@ class FsPlugin:
     async def kernel_shutdown(self, kernel: Kernel) -> None:
         if self.watches is not None:
             await self.watches.aclose()
+        if self.service is not None:
+            await self.service.aclose()
 
     # -- handlers ---------------------------------------------------------------
 

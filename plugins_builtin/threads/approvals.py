@@ -11,7 +11,11 @@ A tool calls ``await turn.ask_approval(kind, method, params, allowed)``:
    interrupted while waiting).
 
 The answer is returned as ``{"decision": ...}`` (``allowed=None``: any
-object, for answers without a decision such as granted permissions).
+object, for answers without a decision such as granted permissions). A
+reviewer's ``decline`` may carry ``reason``, the text the tool gives the
+model instead of its own rejection text (the guardian's rationale).
+The reviewer hook also gets the item the approval is about (wire form, or
+None) and a snapshot of the model's history, so it can judge in context.
 Anything else fails closed: a client that errs, times out, disconnects or answers a decision
 that is not in ``allowed`` gets ``decline`` (logged), never a run.
 """
@@ -25,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from kernel import ConnectionClosed, PluginCallError, RpcError, ServerRequestTimeout
 
 if TYPE_CHECKING:
-    from .engine import TurnRunner
+    from .turn_api import TurnApi
 
 __all__ = ["DECLINED", "ask_approval", "decision_name"]
 
@@ -45,16 +49,22 @@ def decision_name(answer: Mapping[str, Any]) -> str:
 
 
 async def ask_approval(
-    turn: TurnRunner,
+    turn: TurnApi,
     kind: str,
     method: str,
     params: dict[str, Any],
     allowed: Collection[str] | None,
 ) -> dict[str, Any]:
     """Ask for an approval (see the module docstring); returns ``{"decision": ...}``."""
+    item = turn.open_items.get(str(params.get("itemId")))
     try:
         found = await turn.kernel.plugins.first(
-            "threads_review_approval", turn=turn, kind=kind, params=params
+            "threads_review_approval",
+            turn=turn,
+            kind=kind,
+            params=params,
+            item=None if item is None else {k: v for k, v in item.items() if k[:1] != "_"},
+            history=tuple(turn.thread.state.history),
         )
     except PluginCallError as exc:
         log.error("approval review by %s failed; declined", exc.plugin, exc_info=exc.__cause__)

@@ -22,16 +22,12 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from kernel import ConnectionClosed
-
-from .approvals import ask_approval
+from .compaction import compact
 from .inputs import input_to_model, user_message_item
 from .prompt import request_body
 from .state import (
     ABORTED_MARKER,
     TurnState,
-    item_record,
-    now_ms,
     now_s,
     turn_completed_record,
     user_text_item,
@@ -39,6 +35,7 @@ from .state import (
 )
 from .streaming import ModelEventHandler
 from .tools import Call, Toolbox
+from .turn_api import TurnApi
 from .wire import turn_payload
 
 if TYPE_CHECKING:
@@ -51,7 +48,7 @@ __all__ = ["TurnFailed", "TurnRunner"]
 log = logging.getLogger("plugins.threads.engine")
 
 
-class TurnRunner:
+class TurnRunner(TurnApi):
     """One running turn; also the ``turn`` object tools receive (see docs/threads.md)."""
 
     def __init__(
@@ -64,6 +61,7 @@ class TurnRunner:
         *,
         max_requests: int,
         output_schema: Any = None,
+        compact_limit: int | None = None,
     ) -> None:
         self.kernel = kernel
         self.thread = thread
@@ -72,129 +70,17 @@ class TurnRunner:
         self.store = store
         self.max_requests = max_requests
         self.output_schema = output_schema
+        # Compact before a request once the last one used this many tokens (None: never).
+        self.compact_limit = compact_limit
+        self.compacting = False  # a thread/compact/start turn
         self.steer_inputs: list[tuple[list[dict[str, Any]], str | None]] = []
+        self.user_input: list[dict[str, Any]] = []  # the turn's own input (threads_context)
         self.open_items: dict[str, dict[str, Any]] = {}
         self.task: asyncio.Task[None] | None = None
         self._request: asyncio.Task[list[Call]] | None = None
         self._steered = False
         self.interrupted = False
-
-    # -- what tools see ---------------------------------------------------------
-
-    @property
-    def thread_id(self) -> str:
-        return self.thread.id
-
-    @property
-    def turn_id(self) -> str:
-        return self.turn.id
-
-    @property
-    def cwd(self) -> str:
-        return self.thread.state.settings.cwd
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return self.thread.state.settings.to_record()
-
-    async def notify(self, method: str, params: dict[str, Any]) -> None:
-        """Send a notification to the thread's subscribers."""
-        await self.thread.emit(method, params)
-
-    async def start_item(self, item: dict[str, Any]) -> None:
-        """``item/started``; the item stays open until :meth:`complete_item`."""
-        item_id = item["id"]
-        self.open_items[item_id] = item
-        item.setdefault("_startedAtMs", now_ms())
-        params = {
-            "item": _public(item),
-            "threadId": self.thread_id,
-            "turnId": self.turn_id,
-            "startedAtMs": item["_startedAtMs"],
-        }
-        await self.notify("item/started", params)
-
-    async def complete_item(self, item: dict[str, Any]) -> None:
-        """``item/completed``, recorded in the turn and the rollout."""
-        self.open_items.pop(item["id"], None)
-        parts = item.pop("_textParts", None)
-        if parts:  # streamed text is collected in parts: one join, not a copy per delta
-            item["text"] = item.get("text", "") + "".join(parts)
-        started = item.get("_startedAtMs")
-        completed = now_ms()
-        public = _public(item)
-        self.turn.add_item(public, started, completed)
-        await self.persist([item_record(self.turn_id, public, started, completed)])
-        params = {
-            "item": public,
-            "threadId": self.thread_id,
-            "turnId": self.turn_id,
-            "completedAtMs": completed,
-        }
-        await self.notify("item/completed", params)
-
-    async def request(self, method: str, params: Any, timeout: float | None = -1) -> Any:
-        """Ask a client: the turn's own connection if subscribed, else another subscriber.
-
-        After the answer, subscribers get ``serverRequest/resolved``.
-        """
-        conn = self._asked_connection()
-        if conn is None:
-            raise ConnectionClosed(f"thread {self.thread_id} has no subscribed client to ask")
-        request_id = conn.next_server_request_id()
-        try:
-            return await conn.request(method, params, timeout=timeout, request_id=request_id)
-        finally:
-            await self.notify(
-                "serverRequest/resolved", {"threadId": self.thread_id, "requestId": request_id}
-            )
-
-    def _asked_connection(self) -> Connection | None:
-        subscribers = self.thread.subscribers
-        if self.connection is not None and self.connection.id in subscribers:
-            return self.connection
-        return next(iter(subscribers.values()), None)
-
-    async def set_flags(self, flags: list[str]) -> None:
-        """Change the thread's active flags (``waitingOnApproval``...)."""
-        await self.thread.set_flags(flags)
-
-    async def flag(self, name: str, on: bool) -> None:
-        """Set or clear one active flag of the thread (``waitingOnUserInput``...)."""
-        flags = [f for f in self.thread.flags if f != name]
-        await self.thread.set_flags([*flags, name] if on else flags)
-
-    async def ask_approval(
-        self, kind: str, method: str, params: dict[str, Any], allowed: Any
-    ) -> dict[str, Any]:
-        """Ask the reviewer hook, else the client; fails closed (see :mod:`.approvals`)."""
-        return await ask_approval(self, kind, method, params, allowed)
-
-    def keep_item_open(self, item_id: str) -> None:
-        """The item outlives the turn (a background terminal): its tool completes it later.
-
-        Without this, ending the turn (interrupt, failure) completes every
-        item still open as failed.
-        """
-        self.open_items.pop(item_id, None)
-
-    async def add_to_history(self, items: list[dict[str, Any]]) -> None:
-        """Append Responses API input items to what the model sees next (and the rollout)."""
-        await self._model_items(items)
-
-    @property
-    def session(self) -> dict[str, Any]:
-        """Per-thread scratch space for tools (approvals cached for the session...)."""
-        return self.thread.session
-
-    def end_as_interrupted(self) -> None:
-        """End the turn ``interrupted`` after the current tool call (an approval's ``cancel``)."""
-        self.interrupt()
-
-    async def persist(self, records: list[dict[str, Any]]) -> None:
-        """Append records to the thread's rollout (nothing for an ephemeral thread)."""
-        if not self.thread.ephemeral:
-            await self.store.append(self.thread_id, records)
+        self.usage: dict[str, int] = {}  # this turn's token usage, summed over its requests
 
     # -- control ------------------------------------------------------------------
 
@@ -213,11 +99,26 @@ class TurnRunner:
 
     # -- running --------------------------------------------------------------------
 
-    async def run(self, user_input: list[dict[str, Any]], client_id: str | None) -> None:
-        """The whole turn, from ``turn/started`` to ``turn/completed``."""
+    async def run(
+        self,
+        user_input: list[dict[str, Any]],
+        client_id: str | None,
+        model_items: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """The whole turn, from ``turn/started`` to ``turn/completed``.
+
+        ``model_items`` (Responses API input items) reach the model without a
+        ``userMessage`` item: a turn another family starts on its own
+        (``kernel.services["threads"].start_turn``) may have no user input.
+        """
+
+        self.user_input = list(user_input)
 
         async def body() -> None:
-            await self._user_message(user_input, client_id)
+            if user_input:
+                await self._user_message(user_input, client_id)
+            if model_items:
+                await self._model_items(list(model_items))
             await self._rounds()
 
         await self._run(body)
@@ -284,6 +185,12 @@ class TurnRunner:
         await self.notify(
             "turn/completed", {"threadId": self.thread_id, "turn": turn_payload(turn, "summary")}
         )
+        await self.kernel.plugins.acall(
+            "threads_turn_finished",
+            turn=self,
+            status=turn.status,
+            token_usage=dict(self.usage) if self.usage else None,
+        )
 
     async def store_sync(self) -> None:
         """Flush the rollout to disk at the end of a turn, where the store supports it."""
@@ -317,7 +224,9 @@ class TurnRunner:
 
     async def _rounds(self) -> None:
         tools = await self._toolbox()
+        context = await self._context()
         for _ in range(self.max_requests):
+            await self._compact_if_needed()
             while self.steer_inputs:
                 items, client_id = self.steer_inputs.pop(0)
                 await self._user_message(items, client_id)
@@ -328,6 +237,7 @@ class TurnRunner:
                 self.thread.state.history,
                 tools.specs(),
                 self.output_schema,
+                context,
             )
             self._request = asyncio.get_running_loop().create_task(self._model_request(body))
             try:
@@ -353,6 +263,14 @@ class TurnRunner:
             }
         )
 
+    async def _compact_if_needed(self) -> None:
+        """Compact before a request: a fork's pending switch, or a nearly full window."""
+        state = self.thread.state
+        if state.compact_with_model:
+            await compact(self, state.compact_with_model)
+        elif self.compact_limit and state.last_request_tokens >= self.compact_limit:
+            await compact(self)
+
     async def _toolbox(self) -> Toolbox:
         offered: list[Any] = []
         for name, tools in await self.kernel.plugins.acall("threads_tools", turn=self):
@@ -363,10 +281,23 @@ class TurnRunner:
                     log.error("plugin %s: threads_tools returned %r, not a list", name, type(tools))
         return Toolbox(self.thread.dynamic_tools, offered)
 
+    async def _context(self) -> list[dict[str, Any]]:
+        """Context items plugins add to every request of this turn (``threads_context``)."""
+        items: list[dict[str, Any]] = []
+        found = await self.kernel.plugins.acall(
+            "threads_context", turn=self, user_input=self.user_input
+        )
+        for name, added in found:
+            if isinstance(added, list):
+                items.extend(item for item in added if isinstance(item, dict))
+            elif added is not None:
+                log.error("plugin %s: threads_context returned %r, not a list", name, type(added))
+        return items
+
     async def _model_request(self, body: dict[str, Any]) -> list[Call]:
         """One model request: stream its events into items; returns its tool calls."""
         handler = ModelEventHandler(self)
-        stream = await self._open_stream(body)
+        stream = await self.open_stream(body)
         try:
             async for event in stream:
                 await handler.handle(event)
@@ -384,10 +315,15 @@ class TurnRunner:
                 }
             )
         await self._model_items(handler.history_items)
-        await self._token_usage(handler.usage)
+        await self.token_usage(handler.usage)
         return handler.calls
 
-    async def _open_stream(self, body: dict[str, Any]) -> Any:
+    async def open_stream(self, body: dict[str, Any], purpose: str = "model") -> Any:
+        """Send one model request for this turn; the provider's async iterator of events.
+
+        ``purpose`` (``"model"``, ``"compaction"``) tells outbound-request
+        plugins what the request is for.
+        """
         settings = self.thread.state.settings
         provider = settings.model_provider
         origin = self.connection
@@ -399,7 +335,7 @@ class TurnRunner:
             "originator": info.name if info is not None else "kernel",
             "User-Agent": _user_agent(info),
         }
-        context = _RequestContext(origin, self.thread_id, self.turn_id)
+        context = _RequestContext(origin, self.thread_id, self.turn_id, purpose)
         try:
             found = await self.kernel.plugins.first(
                 "threads_model_stream",
@@ -423,12 +359,15 @@ class TurnRunner:
             )
         return found[1]
 
-    async def _token_usage(self, usage: dict[str, Any] | None) -> None:
+    async def token_usage(self, usage: dict[str, Any] | None) -> None:
+        """Account one request's usage: ``thread/tokenUsage/updated`` and the rollout."""
         if usage is None:
             return
         state = self.thread.state
         last = zero_usage()
         last.update(usage)
+        self.usage = {k: self.usage.get(k, 0) + v for k, v in last.items()}
+        state.last_request_tokens = int(last.get("totalTokens") or 0)
         state.token_last = last
         state.token_total = {k: state.token_total.get(k, 0) + v for k, v in last.items()}
         await self.persist([{"type": "token_usage", "total": state.token_total, "last": last}])
@@ -466,15 +405,13 @@ class TurnFailed(Exception):
 class _RequestContext:
     """Who a model request is made for (``threads_model_stream``'s ``context``)."""
 
-    def __init__(self, connection: Connection | None, thread_id: str, turn_id: str) -> None:
+    def __init__(
+        self, connection: Connection | None, thread_id: str, turn_id: str, purpose: str
+    ) -> None:
         self.connection = connection
         self.thread_id = thread_id
         self.turn_id = turn_id
-
-
-def _public(item: dict[str, Any]) -> dict[str, Any]:
-    """The item without the engine's private ``_`` members."""
-    return {k: v for k, v in item.items() if not k.startswith("_")}
+        self.purpose = purpose
 
 
 def _cancelling() -> int:

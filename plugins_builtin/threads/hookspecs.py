@@ -21,6 +21,10 @@ Hooks:
   instead of the client (``guardian`` answers under ``auto_review``).
 * :meth:`ThreadsSpec.threads_thread_released`: a thread has nobody left
   (``agent_tools`` stops its background terminals).
+* :meth:`ThreadsSpec.threads_turn_finished`: a turn ended (``goals``
+  accounts its tokens and may continue).
+* :meth:`ThreadsSpec.threads_context`: context for the model's requests of
+  a turn (``skills`` lists the skills, ``marketplace`` the plugin bundles).
 
 Families also reach loaded threads through ``kernel.services["threads"]``
 (:mod:`.published`).
@@ -28,7 +32,7 @@ Families also reach loaded threads through ``kernel.services["threads"]``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from kernel import hookspec, may_be_async
@@ -76,7 +80,8 @@ class ThreadsSpec:
         ``originator``, ``User-Agent``...); ``context``, the request's
         origin for plugins that decorate outbound requests: an object with
         ``connection`` (the connection that started the turn, or None),
-        ``thread_id`` and ``turn_id``.
+        ``thread_id``, ``turn_id`` and ``purpose`` (``"model"``, or
+        ``"compaction"`` for a summary request).
 
         Returns: None when this plugin does not serve ``provider_id``; else
         an async iterator of Responses API stream events as dicts
@@ -124,22 +129,38 @@ class ThreadsSpec:
     @may_be_async
     @hookspec
     def threads_review_approval(
-        self, turn: Any, kind: str, params: Mapping[str, Any]
+        self,
+        turn: Any,
+        kind: str,
+        params: Mapping[str, Any],
+        item: Mapping[str, Any] | None,
+        history: Sequence[Mapping[str, Any]],
     ) -> Mapping[str, Any] | None:
         """Decide an approval the turn needs, instead of asking the client. May be async.
 
         When: every time a tool asks for approval (``turn.ask_approval``),
         before the client is asked; ``turn.settings["approvals_reviewer"]``
         says who the user wants to review (``"user"`` or ``"auto_review"``).
+        Tool calls of one model answer run concurrently, so one turn may
+        have several reviews in flight.
 
         Parameters: ``turn`` (as for :meth:`threads_tools`); ``kind``,
         ``"command"``, ``"fileChange"`` or ``"permissions"``; ``params``,
         the server request the client would get
-        (``item/commandExecution/requestApproval`` params...).
+        (``item/commandExecution/requestApproval`` params...); ``item``, the
+        started item the approval is about (``params["itemId"]``, wire form:
+        the ``fileChange`` item carries the changes), or None; ``history``,
+        a snapshot of the model's view of the thread (Responses API input
+        items: user and assistant messages, tool calls and outputs). An
+        implementation may take only the parameters it needs.
 
         Returns: None to let the client decide; else the answer the client
-        would give (``{"decision": "accept"}``...). The first plugin (in
-        load order) that answers decides.
+        would give (``{"decision": "accept"}``...; for ``"permissions"`` a
+        ``PermissionsRequestApprovalResponse``, ``{"permissions": {...},
+        "scope": "turn"}``). A ``decline`` may carry ``reason``: the text
+        the tool gives the model instead of its own rejection text (the
+        guardian's rationale reaches the model this way). The first plugin
+        (in load order) that answers decides.
 
         Errors: the approval fails closed (declined) and the failure is
         logged; the client is not asked.
@@ -162,4 +183,57 @@ class ThreadsSpec:
         Returns: nothing. Every plugin is called.
 
         Errors: logged with traceback; the other plugins are still called.
+        """
+
+    @may_be_async
+    @hookspec
+    def threads_turn_finished(
+        self, turn: Any, status: str, token_usage: Mapping[str, int] | None
+    ) -> None:
+        """A turn ended. May be async.
+
+        When: right after its ``turn/completed`` was sent, whatever the
+        status; the thread is idle again (a plugin may start another turn
+        through ``kernel.services["threads"].start_turn``).
+
+        Parameters: ``turn`` (as for :meth:`threads_tools`; its methods that
+        notify still work); ``status``, ``"completed"``, ``"interrupted"``
+        or ``"failed"``; ``token_usage``, the turn's own usage summed over
+        its model requests (``totalTokens``, ``inputTokens``...), or None
+        when no request reported usage.
+
+        Returns: nothing. Every plugin is called.
+
+        Errors: logged with traceback; the other plugins are still called.
+        """
+
+    @may_be_async
+    @hookspec
+    def threads_context(
+        self, turn: Any, user_input: Sequence[Mapping[str, Any]]
+    ) -> list[Mapping[str, Any]] | None:
+        """Add context to the model's requests of one turn. May be async.
+
+        When: once per turn that asks the model (not ``thread/shellCommand``
+        turns), before its first model request, after the user's message
+        joined the history and after ``threads_tools``.
+
+        Parameters: ``turn`` (as for :meth:`threads_tools`; ``turn.cwd`` is
+        the thread's working directory); ``user_input``, the turn's own
+        ``UserInput`` items as the client sent them in ``turn/start``
+        (``text``, ``skill``, ``mention``...; empty for a turn started
+        without user input; steer input is not included).
+
+        Returns: None, or a list of Responses API input items (usually
+        ``{"type": "message", "role": "developer", "content": [{"type":
+        "input_text", "text": ...}]}``). They are placed in every request
+        of the turn after the base and developer instructions and before
+        the environment context, in plugin load order; they are not
+        recorded in the thread's history, so each turn asks again. What
+        must stay in the conversation (the body of a skill the user named)
+        goes through ``await turn.add_to_history(items)`` instead, which
+        places it after the user's message.
+
+        Errors: logged with traceback; the turn runs without that plugin's
+        context.
         """

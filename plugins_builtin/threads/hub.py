@@ -39,6 +39,8 @@ class LoadedThread:
         self.runner: Any = None  # the running TurnRunner, if any
         self.flags: list[str] = []
         self.session: dict[str, Any] = {}
+        # turn/start calls that arrived during a compaction, started in order after it.
+        self.queued_turns: list[Any] = []
         """Scratch space tools keep for the life of the loaded thread (session grants)."""
         self.lock = asyncio.Lock()
         self._unload_timer: asyncio.TimerHandle | None = None
@@ -49,7 +51,7 @@ class LoadedThread:
 
     @property
     def active(self) -> bool:
-        return self.runner is not None
+        return self.runner is not None or bool(self.queued_turns)
 
     def status(self) -> dict[str, Any]:
         """The thread's ``ThreadStatus`` now."""

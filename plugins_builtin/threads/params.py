@@ -20,6 +20,7 @@ from kernel import field
 __all__ = [
     "UNSET",
     "ThreadArchiveParams",
+    "ThreadCompactStartParams",
     "ThreadForkParams",
     "ThreadItemsListParams",
     "ThreadItemsReadParams",
@@ -288,3 +289,10 @@ class TurnInterruptParams:
 
     thread_id: str
     turn_id: str
+
+
+@attrs.frozen
+class ThreadCompactStartParams:
+    """Compact a loaded thread's history now."""
+
+    thread_id: str

@@ -61,11 +61,17 @@ def request_body(
     history: Sequence[Mapping[str, Any]],
     tools: Sequence[Mapping[str, Any]],
     output_schema: Any = None,
+    context: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The Responses API body of the next model request of a turn."""
+    """The Responses API body of the next model request of a turn.
+
+    ``context`` (items from ``threads_context`` plugins: the skills list...)
+    follows the developer instructions and precedes the environment context.
+    """
     prefix = [_message("developer", settings.base_instructions or BASE_INSTRUCTIONS)]
     if settings.developer_instructions:
         prefix.append(_message("developer", settings.developer_instructions))
+    prefix.extend(dict(item) for item in context)
     prefix.append(_message("user", environment_context(settings)))
     body: dict[str, Any] = {
         "model": settings.model,

@@ -7,6 +7,7 @@ object, never through this package::
 
     threads = kernel.services["threads"]
     threads.require_loaded(thread_id)            # -32600 thread not found: <id>
+    threads.subscribers(thread_id)               # connections receiving its notifications
     await threads.run_in_turn(thread_id, connection, body)
 
 ``body(turn)`` receives the same ``turn`` object tools get (docs/threads.md,
@@ -48,12 +49,63 @@ class ThreadsAccess:
         if not isinstance(thread_id, str) or not self.is_loaded(thread_id):
             raise invalid_request(f"thread not found: {thread_id}", "threadId")
 
+    def subscribers(self, thread_id: str) -> list[Connection]:
+        """The connections subscribed to ``thread_id`` now, in the order they subscribed.
+
+        Empty when the thread is not loaded. For families that must reach a
+        client of the thread other than the one that started the turn
+        (``attestation`` asks another subscriber when the turn's own client
+        cannot answer).
+        """
+        thread = self._plugin.service.hub.get(thread_id) if isinstance(thread_id, str) else None
+        return [] if thread is None else list(thread.subscribers.values())
+
     def settings(self, thread_id: str) -> dict[str, Any]:
         """The thread's current settings (cwd, approval policy, sandbox...)."""
         self.require_loaded(thread_id)
         thread = self._plugin.service.hub.get(thread_id)
         assert thread is not None
         return thread.state.settings.to_record()
+
+    async def start_turn(
+        self,
+        thread_id: str,
+        user_input: list[dict[str, Any]] | None = None,
+        *,
+        model_items: list[dict[str, Any]] | None = None,
+        connection: Connection | None = None,
+    ) -> str:
+        """Start a turn on an idle thread, as ``turn/start`` would; returns its id.
+
+        ``user_input`` is ``turn/start``-style input (a ``userMessage``
+        item); ``model_items`` are Responses API input items the model sees
+        without an item (a continuation prompt). Raises ``-32600`` when the
+        thread is not loaded or a turn is running.
+        """
+        self.require_loaded(thread_id)
+        plugin = self._plugin
+        thread = plugin.service.hub.get(thread_id)
+        assert thread is not None
+        if thread.runner is not None:
+            raise invalid_request(
+                f"thread {thread_id} already has an active turn {thread.runner.turn_id}",
+                "threadId",
+            )
+        runner = await plugin.begin_turn(thread, connection)
+        running = runner.run(list(user_input or []), None, model_items)
+        runner.task = asyncio.get_running_loop().create_task(
+            plugin.run_turn(thread, running), name=f"turn-{runner.turn_id}"
+        )
+        return str(runner.turn_id)
+
+    def steer(self, thread_id: str, user_input: list[dict[str, Any]]) -> bool:
+        """Add input to the running turn (as ``turn/steer``); False when none runs."""
+        self.require_loaded(thread_id)
+        thread = self._plugin.service.hub.get(thread_id)
+        if thread is None or thread.runner is None:
+            return False
+        thread.runner.steer(list(user_input), None)
+        return True
 
     async def run_in_turn(
         self, thread_id: str, connection: Connection | None, body: TurnBody

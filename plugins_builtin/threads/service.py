@@ -43,6 +43,7 @@ log = logging.getLogger("plugins.threads")
 
 DEFAULT_MODEL = "gpt-5.5"
 DEFAULT_PROVIDER = "openai"
+_GPT5_CONTEXT_WINDOW = 272_000
 _HISTORY_CACHE = 8  # unloaded threads whose replayed history is kept
 _REVIEWERS = ("user", "auto_review", "guardian_subagent")
 
@@ -59,6 +60,8 @@ class ThreadConfig:
     model_reasoning_summary: str | None = None
     approvals_reviewer: str | None = None
     developer_instructions: str | None = None
+    model_context_window: int | None = None
+    model_auto_compact_token_limit: int | None = None
 
     @classmethod
     def keys(cls) -> dict[str, Any]:
@@ -72,6 +75,28 @@ def _reviewer(value: str | None) -> str | None:
     return "auto_review" if value == "guardian_subagent" else value
 
 
+def _default_reviewer(config: Any, configured: str | None) -> str:
+    """The reviewer when a request names none.
+
+    ``approvals_reviewer``, else ``user``; the older switch
+    ``features.guardian_approval = true`` means ``auto_review`` in the
+    config layer that sets it, unless that layer or a later one also sets
+    ``approvals_reviewer`` (layers: config.toml, ``-c``, requirements.toml).
+    """
+    features = config.get("features")
+    if isinstance(features, dict) and features.get("guardian_approval") is True:
+        legacy = _layer_rank(config.origin("features.guardian_approval"))
+        if configured is None or legacy > _layer_rank(config.origin("approvals_reviewer")):
+            return "auto_review"
+    return _reviewer(configured) or "user"
+
+
+def _layer_rank(origin: str) -> int:
+    if origin.endswith("(managed)"):
+        return 2
+    return 1 if origin == "-c override" else 0
+
+
 class ThreadService:
     """Threads of one kernel: the store, the loaded ones, and their settings."""
 
@@ -80,6 +105,7 @@ class ThreadService:
         self.store = store
         self.hub = hub
         self.config = config
+        self.default_reviewer = _default_reviewer(kernel.config, config.approvals_reviewer)
         # Replayed history of unloaded threads, by thread id: (store version, state).
         self._history: OrderedDict[str, tuple[str, ThreadState]] = OrderedDict()
 
@@ -108,7 +134,7 @@ class ThreadService:
                 model_provider=config.model_provider or DEFAULT_PROVIDER,
                 cwd=os.getcwd(),
                 approval_policy=config.approval_policy or "on-request",
-                approvals_reviewer=_reviewer(config.approvals_reviewer) or "user",
+                approvals_reviewer=self.default_reviewer,
                 sandbox=config.sandbox_mode or "read-only",
                 reasoning_effort=config.model_reasoning_effort,
                 reasoning_summary=config.model_reasoning_summary,
@@ -155,6 +181,20 @@ class ThreadService:
                 }
             )
         return chosen
+
+    def compact_limit(self, model: str) -> int | None:
+        """Tokens after which a turn compacts before its next request (None: never).
+
+        ``model_auto_compact_token_limit``, else 90% of ``model_context_window``,
+        else of the window of the GPT-5 family (272,000 tokens) for those models.
+        """
+        config = self.config
+        if config.model_auto_compact_token_limit is not None:
+            return config.model_auto_compact_token_limit or None
+        window = config.model_context_window
+        if window is None and model.startswith("gpt-5"):
+            window = _GPT5_CONTEXT_WINDOW
+        return int(window * 0.9) if window else None
 
     async def check_provider(self, provider: str) -> None:
         """Refuse a provider no plugin serves, saying what to configure."""

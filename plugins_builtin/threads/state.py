@@ -18,7 +18,11 @@ Rollout records (one JSON object per line, written by :mod:`.engine` and
 * ``{"type": "turn_completed", "turnId", "status", "completedAt",
   "durationMs", "error"}``;
 * ``{"type": "token_usage", "total", "last"}``;
-* ``{"type": "read_state", "readState"}``.
+* ``{"type": "read_state", "readState"}``;
+* ``{"type": "compacted", "turnId", "history": [...]}``: the model history
+  was replaced by a summary (:mod:`.compaction`);
+* ``{"type": "compact_pending", "model"}``: compact with ``model`` before the
+  next turn (a fork that changed model).
 """
 
 from __future__ import annotations
@@ -151,6 +155,10 @@ class ThreadState:
     read_state: dict[str, Any] = attrs.Factory(
         lambda: {"firstUnread": None, "revision": str(uuid.uuid4())}
     )
+    # Tokens the last model request used: auto-compaction compares it to the limit.
+    last_request_tokens: int = 0
+    # Compact with this model before the next turn (a fork that changed model).
+    compact_with_model: str | None = None
 
     def turn(self, turn_id: str) -> TurnState | None:
         """The turn with ``turn_id``, if this thread has it."""
@@ -200,6 +208,11 @@ def replay(thread: ThreadState, records: Iterable[Mapping[str, Any]]) -> ThreadS
             thread.token_last = record.get("last", thread.token_last)
         elif kind == "read_state":
             thread.read_state = record.get("readState", thread.read_state)
+        elif kind == "compacted":
+            thread.history = list(record.get("history", []))
+            thread.compact_with_model = None
+        elif kind == "compact_pending":
+            thread.compact_with_model = record.get("model")
     for turn in thread.turns:
         if not turn.done:
             turn.status = "interrupted"

@@ -174,6 +174,11 @@ class ThreadMethods:
                 state.history.append(user_text_item(ABORTED_MARKER))
             records.append(turn_completed_record(turn))
         records.append({"type": "model", "turnId": None, "items": state.history})
+        source_model = source.state.settings.model
+        if state.history and thread.state.settings.model != source_model:
+            # The new model gets a summary, not another model's raw history.
+            state.compact_with_model = source_model
+            records.append({"type": "compact_pending", "model": source_model})
         await self.service.persist(thread, records)
 
     async def _usage_update(self, thread: LoadedThread, ctx: RequestContext) -> None:

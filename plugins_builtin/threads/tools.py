@@ -143,7 +143,7 @@ class Toolbox:
         dynamic = _find_dynamic(self.dynamic, call.name, call.namespace)
         if dynamic is not None and call.kind == "function_call":
             return await self._dynamic(turn, call)
-        tool = self.plugin_tools.get(call.name)
+        tool = self._plugin_tool(call)
         if tool is None:
             return f"unsupported call: {call.name}"
         invocation = _Invocation(call, turn)
@@ -152,6 +152,20 @@ class Toolbox:
         except Exception as exc:
             log.exception("tool %s failed in thread %s", call.name, turn.thread_id)
             return f"tool {call.name} failed: {type(exc).__name__}: {exc}"
+
+    def _plugin_tool(self, call: Call) -> Mapping[str, Any] | None:
+        """The plugin tool answering ``call``.
+
+        A plugin may offer a whole namespace as one tool (``spec.type ==
+        "namespace"``, as the mcp family does): a call of a tool inside it
+        arrives with ``namespace`` set and the inner tool's ``name``, and goes
+        to the namespace's ``call`` (the invocation carries both names).
+        """
+        if call.namespace:
+            tool = self.plugin_tools.get(str(call.namespace))
+            if tool is not None and tool["spec"].get("type") == "namespace":
+                return tool
+        return self.plugin_tools.get(call.name)
 
     async def _dynamic(self, turn: TurnRunner, call: Call) -> str:
         try:

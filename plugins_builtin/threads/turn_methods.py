@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +20,10 @@ import attrs
 from kernel import RequestContext, method
 
 from .checks import check_input, check_thread_id, invalid_request
+from .compaction import compact
 from .engine import TurnRunner
 from .params import (
+    ThreadCompactStartParams,
     ThreadItemsListParams,
     ThreadItemsReadParams,
     ThreadTurnsListParams,
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
     from .service import ThreadService
 
 __all__ = ["TurnMethods"]
+
+log = logging.getLogger("plugins.threads")
 
 _VIEWS = ("notLoaded", "summary", "full")
 
@@ -64,12 +69,25 @@ class TurnMethods:
         thread = await self._loaded(params.thread_id)
         check_input(params.input)
         self.service.check_summary(params.summary)
-        if thread.active:
+        runner = thread.runner
+        if runner is not None and not runner.compacting:
             raise invalid_request(
-                f"thread {thread.id} already has an active turn {thread.runner.turn_id}; "
+                f"thread {thread.id} already has an active turn {runner.turn_id}; "
                 "use turn/steer to add input or turn/interrupt to stop it",
                 "threadId",
             )
+        settings = self._turn_settings(thread, params)
+        if settings.model_provider != thread.state.settings.model_provider:
+            await self.service.check_provider(settings.model_provider)
+        turn_id = str(uuid.uuid4())
+        if runner is not None or thread.queued_turns:
+            # A compaction runs: this turn starts when it (and earlier queued turns) end.
+            connection = ctx.connection
+            thread.queued_turns.append(lambda: self._launch(thread, params, connection, turn_id))
+            return {"turn": turn_payload(TurnState(id=turn_id), "notLoaded")}
+        return await self._launch(thread, params, ctx.connection, turn_id)
+
+    def _turn_settings(self, thread: LoadedThread, params: TurnStartParams) -> Any:
         settings = self.service.resolve(params, thread.state.settings)
         overrides: dict[str, Any] = {}
         if params.effort is not None:
@@ -81,16 +99,20 @@ class TurnMethods:
         mode = params.collaboration_mode
         if isinstance(mode, dict) and mode.get("mode") in ("plan", "default"):
             overrides["collaboration_mode"] = mode["mode"]
-        settings = attrs.evolve(settings, **overrides)
-        if settings.model_provider != thread.state.settings.model_provider:
-            await self.service.check_provider(settings.model_provider)
+        return attrs.evolve(settings, **overrides)
+
+    async def _launch(
+        self, thread: LoadedThread, params: TurnStartParams, connection: Any, turn_id: str
+    ) -> dict[str, Any]:
+        """Apply the turn's settings, record it and start it (after its answer is sent)."""
+        settings = self._turn_settings(thread, params)
         if await self._apply_settings(thread, settings):  # type: ignore[attr-defined]
             await thread.emit(
                 "thread/settings/updated",
                 {"threadId": thread.id, "threadSettings": _thread_settings(settings)},
             )
         runner = await self.begin_turn(
-            thread, ctx.connection, params.root_turn_id, params.output_schema
+            thread, connection, params.root_turn_id, params.output_schema, turn_id
         )
         result = {"turn": turn_payload(runner.turn, "notLoaded")}
         if not thread.meta.preview:
@@ -104,15 +126,34 @@ class TurnMethods:
         )
         return result
 
+    @method("thread/compact/start")
+    async def thread_compact_start(
+        self, params: ThreadCompactStartParams, ctx: RequestContext
+    ) -> dict[str, Any]:
+        """Compact the thread's history now, as a turn of its own (docs/threads.md)."""
+        thread = await self._loaded(params.thread_id)
+        if thread.active or thread.queued_turns:
+            raise invalid_request(
+                f"thread {thread.id} has an active turn; compact it once the turn has ended",
+                "threadId",
+            )
+        runner = await self.begin_turn(thread, ctx.connection)
+        runner.compacting = True
+        runner.task = asyncio.get_running_loop().create_task(
+            self.run_turn(thread, runner.run_body(compact)), name=f"compact-{runner.turn_id}"
+        )
+        return {}
+
     async def begin_turn(
         self,
         thread: LoadedThread,
         connection: Any,
         root_turn_id: str | None = None,
         output_schema: Any = None,
+        turn_id: str | None = None,
     ) -> TurnRunner:
         """A new turn of ``thread``, recorded and made its running turn (not started yet)."""
-        turn = TurnState(id=str(uuid.uuid4()), root_turn_id=root_turn_id)
+        turn = TurnState(id=turn_id or str(uuid.uuid4()), root_turn_id=root_turn_id)
         turn.started_at = now_s()
         thread.state.turns.append(turn)
         runner = TurnRunner(
@@ -123,6 +164,7 @@ class TurnMethods:
             self.service.store,
             max_requests=self.max_model_requests,
             output_schema=output_schema,
+            compact_limit=self.service.compact_limit(thread.state.settings.model),
         )
         thread.runner = runner
         await self.service.persist(thread, [turn_started_record(turn)])
@@ -132,6 +174,13 @@ class TurnMethods:
         try:
             await running
         finally:
+            if thread.queued_turns and thread.runner is None:
+                # Input that arrived during a compaction: the next turn, in order.
+                start = thread.queued_turns.pop(0)
+                try:
+                    await start()
+                except Exception:
+                    log.exception("starting a queued turn of thread %s failed", thread.id)
             self.service.hub.maybe_schedule_unload(thread)
 
     @method("turn/steer")
@@ -140,6 +189,12 @@ class TurnMethods:
         runner = thread.runner if thread is not None else None
         if runner is None:
             raise invalid_request("no active turn to steer", "expectedTurnId")
+        if runner.compacting:
+            raise invalid_request(
+                f"thread {params.thread_id} is compacting its history and cannot be steered; "
+                "send the input with turn/start: it starts when the compaction ends",
+                "threadId",
+            )
         if params.expected_turn_id != runner.turn_id:
             raise invalid_request(
                 f"expected active turn id `{params.expected_turn_id}` but found `{runner.turn_id}`",
