@@ -3,11 +3,15 @@
 Layers, lowest precedence first:
 
 1. built-in defaults (the attrs classes that structure each section);
-2. ``config.toml`` in the home directory — the user layer, the only one the
-   server writes, always atomically (temp file + rename);
-3. ``-c key=value`` command-line overrides (the value is parsed as TOML, and
+2. ``config.toml`` in the system directory (``$KERNEL_SYSTEM_DIR``, default
+   ``/etc/kernel-app-server``) — the system layer, for every user of the
+   machine; read only;
+3. ``config.toml`` in the home directory — the user layer, the only one the
+   server writes, always atomically (temp file + rename) and keeping the
+   comments and layout of everything a write does not change;
+4. ``-c key=value`` command-line overrides (the value is parsed as TOML, and
    taken as a plain string when it is not valid TOML);
-4. ``requirements.toml`` in the home directory — the managed layer. The server
+5. ``requirements.toml`` in the home directory — the managed layer. The server
    never writes it; its values win over every other layer, and a lower layer
    that tries to change one is logged.
 
@@ -30,21 +34,26 @@ import os
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-import tomli_w
+import attrs
 
 from .files import atomic_write
 from .rpc.converter import StructureError, WireConverter
 from .settings import PLUGIN_SECTION, KernelSettings
+from .tomledit import TomlEditError, changed_paths, edit_document, version_of
 
 __all__ = [
     "Config",
     "ConfigError",
+    "ConfigVersionConflict",
     "KernelSettings",
+    "Layer",
     "PluginConfig",
+    "UserWrite",
     "parse_override",
     "resolve_home",
+    "resolve_system_dir",
 ]
 
 _LEGACY_HINT = (
@@ -56,10 +65,43 @@ log = logging.getLogger("kernel.config")
 T = TypeVar("T")
 
 DEFAULT_HOME = "~/.kernel"
+DEFAULT_SYSTEM_DIR = "/etc/kernel-app-server"
+
+USER, SYSTEM, SESSION_FLAGS, MANAGED = "user", "system", "sessionFlags", "managed"
 
 
 class ConfigError(Exception):
     """Configuration is unusable; the message names the key and its source."""
+
+
+class ConfigVersionConflict(ConfigError):
+    """config.toml changed since the version the writer expected."""
+
+
+@attrs.frozen
+class Layer:
+    """One layer of the configuration as it was read (see :meth:`Config.layers`)."""
+
+    name: str
+    """``system``, ``user``, ``sessionFlags`` or ``managed``."""
+    path: Path | None
+    """The file it comes from (None for ``-c`` overrides)."""
+    tree: dict[str, Any]
+    """Its values, as read (a copy is handed out)."""
+    version: str
+    """``sha256:<hex>`` of the file's bytes (of the overrides' text for ``-c``)."""
+
+
+@attrs.frozen
+class UserWrite:
+    """What :meth:`Config.write_user` did."""
+
+    result: Any
+    """What the ``change`` callable returned."""
+    version: str
+    """The version of config.toml after the write (unchanged when nothing changed)."""
+    changed: tuple[str, ...]
+    """Dotted paths of the merged configuration whose values changed."""
 
 
 @contextlib.contextmanager
@@ -84,6 +126,12 @@ def resolve_home(cli_home: str | None = None) -> Path:
     return Path(raw).expanduser().absolute()
 
 
+def resolve_system_dir() -> Path:
+    """The system directory: ``$KERNEL_SYSTEM_DIR``, else ``/etc/kernel-app-server``."""
+    raw = os.environ.get("KERNEL_SYSTEM_DIR") or DEFAULT_SYSTEM_DIR
+    return Path(raw).expanduser().absolute()
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split ``key.path=value``; the value is TOML if it parses, else a string."""
     key, sep, raw = text.partition("=")
@@ -97,16 +145,24 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_bytes(path: Path) -> bytes:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        return path.read_bytes()
     except FileNotFoundError:
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        return b""
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _parse_toml(path: Path, data: bytes) -> dict[str, Any]:
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    return _parse_toml(path, _read_bytes(path))
 
 
 def _set(tree: dict[str, Any], parts: list[str], value: Any, origin: str) -> None:
@@ -136,17 +192,26 @@ def _walk(
 class Config:
     """The merged configuration of one kernel, with the origin of every key."""
 
-    def __init__(self, home: Path, overrides: Iterable[str] = ()) -> None:
+    def __init__(
+        self, home: Path, overrides: Iterable[str] = (), system_dir: Path | None = None
+    ) -> None:
         self.home = home
+        self.system_dir = resolve_system_dir() if system_dir is None else system_dir
+        self.system_path = self.system_dir / "config.toml"
         self.user_path = home / "config.toml"
         self.lock_path = home / "config.toml.lock"
         self.requirements_path = home / "requirements.toml"
-        self._user = _read_toml(self.user_path)
+        self._system_bytes = _read_bytes(self.system_path)
+        self._system = _parse_toml(self.system_path, self._system_bytes)
+        self._user_bytes = _read_bytes(self.user_path)
+        self._user = _parse_toml(self.user_path, self._user_bytes)
+        self._overrides = list(overrides)
         self._cli: dict[str, Any] = {}
-        for text in overrides:
+        for text in self._overrides:
             parts, value = parse_override(text)
             _set(self._cli, parts, value, "-c")
-        self._managed = _read_toml(self.requirements_path)
+        self._managed_bytes = _read_bytes(self.requirements_path)
+        self._managed = _parse_toml(self.requirements_path, self._managed_bytes)
         self._merge()
         self._converter = WireConverter(wire_names=False, forbid_extra_keys=True)
         self._check_legacy()
@@ -163,6 +228,7 @@ class Config:
         merged: dict[str, Any] = {}
         origins: dict[tuple[str, ...], str] = {}
         layers = [
+            (self._system, f"{self.system_path} (system)"),
             (self._user, str(self.user_path)),
             (self._cli, "-c override"),
             (self._managed, f"{self.requirements_path} (managed)"),
@@ -211,6 +277,39 @@ class Config:
     def managed(self, key: str) -> Any:
         """The value the managed layer pins at ``key``, or None."""
         return self._lookup(self._managed, key.split("."))
+
+    def layers(self) -> list[Layer]:
+        """Every layer as it was read, lowest precedence first (absent files are empty)."""
+        overrides = "\n".join(self._overrides).encode()
+        return [
+            Layer(
+                SYSTEM,
+                self.system_path,
+                copy.deepcopy(self._system),
+                version_of(self._system_bytes),
+            ),
+            Layer(USER, self.user_path, copy.deepcopy(self._user), version_of(self._user_bytes)),
+            Layer(SESSION_FLAGS, None, copy.deepcopy(self._cli), version_of(overrides)),
+            Layer(
+                MANAGED,
+                self.requirements_path,
+                copy.deepcopy(self._managed),
+                version_of(self._managed_bytes),
+            ),
+        ]
+
+    def layer_of(self, key: str) -> str | None:
+        """The name of the highest layer that sets dotted ``key`` (or a key inside it), if any."""
+        parts = key.split(".")
+        for name, tree in (
+            (MANAGED, self._managed),
+            (SESSION_FLAGS, self._cli),
+            (USER, self._user),
+            (SYSTEM, self._system),
+        ):
+            if self._lookup(tree, parts) is not None:
+                return name
+        return None
 
     def origin(self, key: str) -> str:
         """Which layer set ``key``; for a table, every layer that set keys in it."""
@@ -283,13 +382,37 @@ class Config:
     ) -> T:
         """Read-modify-write config.toml under its lock; returns what ``change`` returned.
 
-        ``change(tree)`` edits the freshly read user layer in place;
-        ``validate(candidate)`` sees the configuration as it would be and
-        raises :class:`ConfigError` to refuse the write (nothing is written).
+        See :meth:`write_user`, which also reports the new version and what
+        changed.
+        """
+        return cast(T, self.write_user(change, validate).result)
+
+    def write_user(
+        self,
+        change: Callable[[dict[str, Any]], Any],
+        validate: Callable[[Config], None] | None = None,
+        expected_version: str | None = None,
+    ) -> UserWrite:
+        """Read-modify-write config.toml under its lock.
+
+        ``change(tree)`` edits the freshly read user layer (a plain dict) in
+        place; ``validate(candidate)`` sees the configuration as it would be
+        and raises :class:`ConfigError` to refuse the write (nothing is
+        written). With ``expected_version``, a file whose version differs
+        (someone wrote it since) raises :class:`ConfigVersionConflict`.
+        Only the difference reaches the file: untouched keys keep their
+        comments and layout. A symlinked config.toml is written through.
+        Blocking (file I/O under a lock): call it off the event loop.
         """
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = self.user_path.resolve() if self.user_path.is_symlink() else self.user_path
         with _locked(self.lock_path):
-            user = _read_toml(self.user_path)
+            data = _read_bytes(target)
+            if expected_version is not None and expected_version != version_of(data):
+                raise ConfigVersionConflict(
+                    "Configuration was modified since last read. Fetch latest version and retry."
+                )
+            user = _parse_toml(self.user_path, data)
             before = copy.deepcopy(user)
             result = change(user)
             candidate = copy.copy(self)
@@ -298,10 +421,31 @@ class Config:
             if validate is not None:
                 validate(candidate)
             if user != before:
-                atomic_write(self.user_path, tomli_w.dumps(user).encode())
+                try:
+                    text = edit_document(data.decode("utf-8"), before, user)
+                except TomlEditError as exc:  # pragma: no cover - parsed above
+                    raise ConfigError(f"{self.user_path}: {exc}") from None
+                data = text.encode("utf-8")
+                atomic_write(target, data)
+        merged_before = self._merged
         self._user = user
+        self._user_bytes = data
         self._merge()
-        return result
+        changed = tuple(changed_paths(merged_before, self._merged))
+        return UserWrite(result, version_of(data), changed)
+
+    def reload_user(self) -> tuple[str, ...]:
+        """Re-read config.toml from disk (edited by hand); returns the changed paths.
+
+        Blocking. A file that is not valid TOML raises :class:`ConfigError`
+        and leaves this view as it was.
+        """
+        data = _read_bytes(self.user_path)
+        user = _parse_toml(self.user_path, data)
+        merged_before = self._merged
+        self._user, self._user_bytes = user, data
+        self._merge()
+        return tuple(changed_paths(merged_before, self._merged))
 
     def set_user_value(
         self, key: str, value: Any, validate: Callable[[Config], None] | None = None

@@ -31,7 +31,7 @@ docs/hooks.md must mention every hook.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pluggy
@@ -187,6 +187,34 @@ class KernelSpec:
         always fails startup, whether or not the plugin was requested by name,
         because serving with a misread configuration is worse than not
         serving.
+        """
+
+    @may_be_async
+    @hookspec
+    def kernel_config_changed(self, kernel: Kernel, changed: Sequence[str]) -> Any:
+        """Configuration changed while serving: re-read what you own. May be async.
+
+        When: after every write to config.toml made through
+        :meth:`kernel.Kernel.write_config` (the ``config/value/write`` and
+        ``config/batchWrite`` methods, and families that write config), and
+        after ``config/batchWrite {reloadUserConfig: true}`` re-read a file
+        edited by hand; only when something changed. ``kernel.config`` already
+        holds the new values when the hook runs, and the write's answer waits
+        for every plugin, so a client that wrote ``model`` and then starts a
+        thread gets the new model.
+
+        Parameters: ``kernel``; ``changed``, the dotted paths whose merged
+        values changed (``model``, ``hooks.state./a/b:pre_tool_use:0:0.enabled``
+        — leaves, or a whole table that appeared or disappeared). Check
+        prefixes of the keys you declared with :meth:`kernel_config_keys`.
+
+        Returns: nothing; every plugin is called.
+
+        Errors: logged with traceback; the write stands and the other plugins
+        are still called (a plugin that cannot take a value keeps its old one
+        and should say so in the log). Validation belongs before the write:
+        the settings types of :meth:`kernel_settings` and
+        :meth:`kernel_config_keys` refuse bad values there.
         """
 
     @hookspec

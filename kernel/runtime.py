@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from .blocking import BlockingPool
-from .config import Config, ConfigError
+from .config import Config, ConfigError, UserWrite
 from .connection import Connection, Link
 from .handshake import register_handshake
 from .plugins import PluginHost, StartupError
@@ -160,6 +162,49 @@ class Kernel:
         assert self._stop is not None, "Kernel.start() was not called"
         await self._stop.wait()
         return self.stop_reason or ""
+
+    # -- configuration ----------------------------------------------------------
+
+    async def write_config(
+        self,
+        change: Callable[[dict[str, Any]], Any],
+        validate: Callable[[Config], None] | None = None,
+        expected_version: str | None = None,
+    ) -> UserWrite:
+        """Change config.toml (locked, atomic, off the loop) and tell the plugins.
+
+        ``change``, ``validate`` and ``expected_version`` are those of
+        :meth:`kernel.config.Config.write_user`; by default the write is
+        checked against the settings catalog (every declared part still
+        structures). Then ``kernel_config_changed`` runs for every plugin
+        before this returns.
+        """
+        checks = validate or self.catalog.validate
+        written = await self.blocking.run(
+            self, self.config.write_user, change, checks, expected_version, timeout=30
+        )
+        if written.changed:
+            await self.config_changed(written.changed)
+        return written
+
+    async def reload_config(self) -> tuple[str, ...]:
+        """Re-read config.toml from disk and tell the plugins what changed."""
+        candidate = await self.blocking.run(self, self._reread_user, timeout=30)
+        if candidate:
+            await self.config_changed(candidate)
+        return candidate
+
+    def _reread_user(self) -> tuple[str, ...]:
+        # Validate a copy first: a bad hand edit must not reach the plugins.
+        probe = copy.copy(self.config)
+        probe.reload_user()
+        self.catalog.validate(probe)
+        return self.config.reload_user()
+
+    async def config_changed(self, changed: Sequence[str]) -> None:
+        """Run ``kernel_config_changed`` on every active plugin, one at a time."""
+        log.info("configuration changed: %s", ", ".join(changed[:20]))
+        await self.plugins.acall("kernel_config_changed", kernel=self, changed=tuple(changed))
 
     # -- connections ----------------------------------------------------------
 

@@ -32,6 +32,18 @@ if str(SITE) not in sys.path:
     sys.path.insert(0, str(SITE))
 
 
+@pytest.fixture(autouse=True)
+def _no_system_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every kernel a test starts reads its system layer from an empty temporary folder.
+
+    (Never the machine's /etc/kernel-app-server; tests that need a system
+    layer write into ``tmp_path / "system"``.)
+    """
+    system = tmp_path / "system"
+    monkeypatch.setenv("KERNEL_SYSTEM_DIR", str(system))
+    return system
+
+
 @pytest.fixture(scope="session")
 def checker() -> ProtocolChecker:
     return ProtocolChecker()

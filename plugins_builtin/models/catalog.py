@@ -63,20 +63,32 @@ def model_entry(slug: str, *, default: bool, display_name: str | None = None) ->
     }
 
 
-def _slugs(answer: Any) -> list[tuple[str, str | None]]:
-    """(slug, display name) pairs of a ``/models`` answer, in its order."""
+_WINDOW_KEYS = ("context_window", "max_model_len", "context_length", "max_context_length")
+
+
+def _window(entry: Mapping[str, Any]) -> int | None:
+    """The context window an entry states (Codex catalog, vLLM, LM Studio, OpenRouter...)."""
+    for key in _WINDOW_KEYS:
+        value = entry.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def _slugs(answer: Any) -> list[tuple[str, str | None, int | None]]:
+    """(slug, display name, context window) of a ``/models`` answer, in its order."""
     if not isinstance(answer, Mapping):
         return []
-    found: list[tuple[str, str | None]] = []
+    found: list[tuple[str, str | None, int | None]] = []
     for entry in answer.get("data") or []:
         if isinstance(entry, Mapping) and isinstance(entry.get("id"), str):
-            found.append((entry["id"], None))
+            found.append((entry["id"], None, _window(entry)))
     for entry in answer.get("models") or []:
         if isinstance(entry, Mapping) and isinstance(entry.get("slug"), str):
             if entry.get("visibility") in ("hide", "hidden"):
                 continue
             name = entry.get("display_name")
-            found.append((entry["slug"], name if isinstance(name, str) else None))
+            found.append((entry["slug"], name if isinstance(name, str) else None, _window(entry)))
     return found
 
 
@@ -84,7 +96,7 @@ class ModelCatalog:
     """Fetches and caches each provider's model list."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[float, list[tuple[str, str | None]]]] = {}
+        self._cache: dict[str, tuple[float, list[tuple[str, str | None, int | None]]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def models(
@@ -99,11 +111,25 @@ class ModelCatalog:
         fetched = await self._fetched(session, tokens, provider_id, config)
         entries = [model_entry(default_model, default=True)]
         seen = {default_model}
-        for slug, name in fetched:
+        for slug, name, _ in fetched:
             if slug not in seen:
                 seen.add(slug)
                 entries.append(model_entry(slug, default=False, display_name=name))
         return entries
+
+    async def context_window(
+        self,
+        session: aiohttp.ClientSession,
+        tokens: TokenSource,
+        provider_id: str,
+        config: ModelProviderConfig,
+        model: str,
+    ) -> int | None:
+        """The context window the provider's ``/models`` states for ``model``, if any."""
+        for slug, _, window in await self._fetched(session, tokens, provider_id, config):
+            if slug == model and window is not None:
+                return window
+        return None
 
     async def _fetched(
         self,
@@ -111,7 +137,7 @@ class ModelCatalog:
         tokens: TokenSource,
         provider_id: str,
         config: ModelProviderConfig,
-    ) -> list[tuple[str, str | None]]:
+    ) -> list[tuple[str, str | None, int | None]]:
         lock = self._locks.setdefault(provider_id, asyncio.Lock())
         async with lock:
             cached = self._cache.get(provider_id)
@@ -127,7 +153,7 @@ class ModelCatalog:
         tokens: TokenSource,
         provider_id: str,
         config: ModelProviderConfig,
-    ) -> list[tuple[str, str | None]]:
+    ) -> list[tuple[str, str | None, int | None]]:
         headers = dict(config.http_headers or {})
         try:
             credentials = await tokens.credentials(provider_id, config)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from .config import (
     merge_providers,
 )
 from .methods import ModelMethods
+from .published import ModelsAccess
 from .responses import ResponsesTranslator, Translator, events_from_response_object
 from .sse import SseEvent
 from .stream import Decorator, ModelRequest, RetryPolicy, model_stream
@@ -93,6 +94,10 @@ def _chat_json(translator: Translator, value: Any) -> list[dict[str, Any]]:
     return events + (translator.at_eof() or [])
 
 
+GPT5_CONTEXT_WINDOW = 272_000
+"""The GPT-5 family's context window (the reference's bundled model metadata)."""
+
+
 class ModelsPlugin(ModelMethods):
     """Serves ``threads_model_provider`` and ``threads_model_stream``, and the model lists."""
 
@@ -119,18 +124,28 @@ class ModelsPlugin(ModelMethods):
 
     @hookimpl
     def kernel_configure(self, kernel: Kernel, settings: ModelsSettings) -> None:
-        config = kernel.config
+        self.providers = self._providers(kernel.config)
+        self.policy = settings.policy()
+        self.tokens = TokenSource(kernel.home)
+        self.kernel = kernel
+        kernel.services["models"] = ModelsAccess(self)
+
+    @staticmethod
+    def _providers(config: Config) -> dict[str, ModelProviderConfig]:
         configured: dict[str, ModelProviderConfig] = {}
         if config.get("model_providers") is not None:
             configured = config.structure_value("model_providers", dict[str, ModelProviderConfig])
         openai_base_url = config.structure_value("openai_base_url", str | None)
         try:
-            self.providers = merge_providers(configured, built_in_providers(openai_base_url))
+            return merge_providers(configured, built_in_providers(openai_base_url))
         except ReservedProviderId as exc:
             raise config.error(f"model_providers.{exc.ids[0]}", str(exc)) from None
-        self.policy = settings.policy()
-        self.tokens = TokenSource(kernel.home)
-        self.kernel = kernel
+
+    @hookimpl
+    def kernel_config_changed(self, kernel: Kernel, changed: Sequence[str]) -> None:
+        """Providers added or edited in config.toml serve the next request."""
+        if any(p.split(".", 1)[0] in ("model_providers", "openai_base_url") for p in changed):
+            self.providers = self._providers(kernel.config)
 
     @hookimpl
     async def kernel_startup(self, kernel: Kernel) -> None:
@@ -165,6 +180,23 @@ class ModelsPlugin(ModelMethods):
             "requiresOpenaiAuth": config.requires_openai_auth,
             "baseUrl": config.effective_base_url(),
         }
+
+    @hookimpl
+    async def threads_model_metadata(self, provider_id: str, model: str) -> dict[str, Any] | None:
+        """The context window: the GPT-5 family's, else what the provider's ``/models`` says.
+
+        ``/models`` is asked only for models not known here (once per five
+        minutes per provider, shared with ``model/list``).
+        """
+        config = self.providers.get(provider_id)
+        if config is None:
+            return None
+        if model.startswith("gpt-5"):
+            return {"contextWindow": GPT5_CONTEXT_WINDOW}
+        window = await self.catalog.context_window(
+            self._session(), self.tokens, provider_id, config, model
+        )
+        return None if window is None else {"contextWindow": window}
 
     @hookimpl
     def threads_model_stream(
