@@ -1,0 +1,195 @@
+"""The read side of the config methods: layers, the effective configuration, origins.
+
+The kernel reads four layers (lowest first): the system ``config.toml``,
+the user's ``config.toml``, ``-c`` session flags and the managed
+``requirements.toml``. On the wire each becomes a ``ConfigLayer`` with the
+reference's source shapes (``system``, ``user``, ``sessionFlags``,
+``legacyManagedConfigTomlFromFile``) and a ``sha256:`` version.
+
+``requirements.toml`` holds two kinds of keys. Constraints (``allowed_*``,
+``allow_*``, managed ``[hooks]``...) are what ``configRequirements/read``
+reports and never configuration values; everything else in it pins a
+configuration value, which wins over every other layer. The effective
+configuration therefore leaves the constraints out.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from kernel.config import MANAGED, SESSION_FLAGS, SYSTEM, USER, Config, Layer
+
+__all__ = [
+    "CONSTRAINT_KEYS",
+    "KNOWN_KEYS",
+    "effective",
+    "layer_metadata",
+    "layer_source",
+    "origins",
+    "wire_layers",
+]
+
+CONSTRAINT_KEYS = frozenset(
+    {
+        "additional_developer_instructions",
+        "allow_appshots",
+        "allow_browser_and_computer_use",
+        "allow_login_shell",
+        "allow_managed_hooks_only",
+        "allow_remote_control",
+        "allowed_approval_policies",
+        "allowed_approvals_reviewers",
+        "allowed_login_methods",
+        "allowed_permission_profiles",
+        "allowed_sandbox_modes",
+        "allowed_web_search_modes",
+        "allowed_windows_sandbox_implementations",
+        "enforce_residency",
+        "hooks",
+    }
+)
+"""Keys of requirements.toml that constrain rather than set a value."""
+
+KNOWN_KEYS = (
+    "analytics",
+    "approval_policy",
+    "approvals_reviewer",
+    "apps",
+    "browser_use",
+    "client_search_provider",
+    "compact_prompt",
+    "computer_use",
+    "desktop",
+    "developer_instructions",
+    "forced_chatgpt_workspace_id",
+    "forced_login_method",
+    "instructions",
+    "model",
+    "model_auto_compact_token_limit",
+    "model_auto_compact_token_limit_scope",
+    "model_context_window",
+    "model_provider",
+    "model_reasoning_effort",
+    "model_reasoning_summary",
+    "model_verbosity",
+    "review_model",
+    "sandbox_mode",
+    "sandbox_workspace_write",
+    "service_tier",
+    "tools",
+    "web_search",
+)
+"""The protocol's ``Config`` members: present (null when unset) in every ``config/read``."""
+
+_ORDER = (SYSTEM, USER, SESSION_FLAGS, MANAGED)
+
+
+def layer_source(config: Config, layer: Layer) -> dict[str, Any]:
+    """The ``ConfigLayerSource`` of one layer."""
+    if layer.name == SYSTEM:
+        return {"type": "system", "file": str(layer.path)}
+    if layer.name == USER:
+        return {"type": "user", "file": str(layer.path), "profile": None}
+    if layer.name == SESSION_FLAGS:
+        return {"type": "sessionFlags"}
+    return {"type": "legacyManagedConfigTomlFromFile", "file": str(layer.path)}
+
+
+def layer_metadata(config: Config, layer: Layer) -> dict[str, Any]:
+    """``ConfigLayerMetadata``: the layer's source and version."""
+    return {"name": layer_source(config, layer), "version": layer.version}
+
+
+def _values(layer: Layer) -> dict[str, Any]:
+    if layer.name != MANAGED:
+        return layer.tree
+    return {k: v for k, v in layer.tree.items() if k not in CONSTRAINT_KEYS}
+
+
+def _merge_into(target: dict[str, Any], tree: Mapping[str, Any]) -> None:
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge_into(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def effective(config: Config, experimental: bool) -> dict[str, Any]:
+    """The configuration as the server applies it, with every protocol key present.
+
+    ``approvals_reviewer`` is an experimental field of the protocol: it is
+    left out for clients without ``experimentalApi``; the legacy
+    ``guardian_subagent`` reads as ``auto_review``.
+    """
+    merged: dict[str, Any] = {}
+    for layer in config.layers():
+        _merge_into(merged, _values(layer))
+    for key in KNOWN_KEYS:
+        merged.setdefault(key, None)
+    reviewer = merged.get("approvals_reviewer")
+    if reviewer == "guardian_subagent":
+        merged["approvals_reviewer"] = "auto_review"
+    if not experimental:
+        merged.pop("approvals_reviewer", None)
+    return merged
+
+
+def _leaves(value: Any, prefix: str) -> Iterator[str]:
+    if isinstance(value, Mapping) and value:
+        for key, child in value.items():
+            yield from _leaves(child, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list) and value:
+        for index, child in enumerate(value):
+            yield from _leaves(child, f"{prefix}.{index}")
+    else:
+        yield prefix
+
+
+def origins(config: Config, experimental: bool) -> dict[str, Any]:
+    """Which layer each leaf of the effective configuration comes from (dotted, arrays indexed).
+
+    A higher layer that sets a table replaces the origins of the leaves it
+    sets; leaves only a lower layer sets keep theirs.
+    """
+    found: dict[str, Any] = {}
+    for layer in sorted(config.layers(), key=lambda item: _ORDER.index(item.name)):
+        values = _values(layer)
+        if not values:
+            continue
+        meta = layer_metadata(config, layer)
+        for key, value in values.items():
+            if isinstance(value, list):  # a list replaces the lower layer's list entirely
+                for stale in [k for k in found if k == key or k.startswith(f"{key}.")]:
+                    del found[stale]
+            for path in _leaves(value, key):
+                found[path] = meta
+    if not experimental:
+        for key in [k for k in found if k.split(".", 1)[0] == "approvals_reviewer"]:
+            del found[key]
+    return found
+
+
+def wire_layers(config: Config) -> list[dict[str, Any]]:
+    """``ConfigLayer`` entries, highest precedence first.
+
+    The system and user layers are always listed (empty when their file is
+    absent, as the reference lists them); session flags and the managed
+    layer only when they exist.
+    """
+    wire = []
+    for layer in reversed(config.layers()):
+        if layer.name == SESSION_FLAGS and not layer.tree:
+            continue
+        if layer.name == MANAGED and not (layer.path is not None and layer.path.exists()):
+            continue
+        wire.append(
+            {
+                "name": layer_source(config, layer),
+                "version": layer.version,
+                "config": layer.tree,
+                "disabledReason": None,
+            }
+        )
+    return wire
