@@ -51,13 +51,20 @@ async def one_round(turns: int) -> tuple[float, float]:
         if SERVER_CPU is not None and client.process is not None:
             os.sched_setaffinity(client.process.pid, {SERVER_CPU})
         await client.initialize()
-        await client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+        # The stored thread was recorded with provider "openai": resume it on the stand-in.
+        await client.request(
+            "thread/resume",
+            {"threadId": thread_id, "excludeTurns": True, "modelProvider": "mock"},
+        )
         start = time.perf_counter()
         await client.request("thread/compact/start", {"threadId": thread_id})
-        while (await client.next_notification(timeout=60)).method != "turn/completed":
+        while (note := await client.next_notification(timeout=60)).method != "turn/completed":
             pass
         total = time.perf_counter() - start
         await client.close()
+        status = note.params["turn"]["status"]
+        if status != "completed" or len(model.requests) != 1:
+            raise SystemExit(f"the compaction did not run ({status}, {len(model.requests)} requests)")
     with open(path, "rb") as handle:
         records = [orjson.loads(line) for line in handle if line.strip()]
     settings = Settings(model="gpt-5.5", model_provider="openai", cwd="/work/app")

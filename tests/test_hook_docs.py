@@ -71,3 +71,44 @@ def test_every_threads_hook_is_documented(name):
     assert section.group(1).replace(" ", "").split(",") == params, name
     for word in ("When", "Return", "Errors"):
         assert word in section.group(2), f"docs/threads.md section for {name} lacks {word}"
+
+
+HOOKS_FAMILY_DOCS = (Path(__file__).parent.parent / "docs" / "hooks_family.md").read_text()
+
+
+def _hooks_family_hooks() -> list[str]:
+    from plugins_builtin.hooks.hookspecs import HooksSpec
+
+    return sorted(
+        name
+        for name, _ in inspect.getmembers(HooksSpec, inspect.isfunction)
+        if name.startswith("hooks_")
+    )
+
+
+@pytest.mark.parametrize("name", _hooks_family_hooks())
+def test_every_hooks_family_hook_is_documented(name):
+    from plugins_builtin.hooks.hookspecs import HooksSpec
+
+    doc = inspect.getdoc(getattr(HooksSpec, name)) or ""
+    for section in ("When:", "Parameters:", "Returns:", "Errors:"):
+        assert section in doc, f"{name} docstring lacks {section!r}"
+    section = re.search(rf"^### `{name}\((.*?)\)`\n(.*?)(?=^##|\Z)", HOOKS_FAMILY_DOCS, re.M | re.S)
+    assert section, f"docs/hooks_family.md has no '### `{name}(...)`' section"
+    for word in ("When", "Return", "Errors"):
+        assert word in section.group(2), f"docs/hooks_family.md section for {name} lacks {word}"
+
+
+CONFIG_DOCS = (Path(__file__).parent.parent / "docs" / "config.md").read_text()
+
+
+def test_the_config_family_hook_is_documented():
+    from plugins_builtin.config.hookspecs import ConfigSpec
+
+    names = [n for n, _ in inspect.getmembers(ConfigSpec, inspect.isfunction)]
+    assert names == ["config_features"]
+    doc = inspect.getdoc(ConfigSpec.config_features) or ""
+    for section in ("When:", "Parameters:", "Returns:", "Errors:"):
+        assert section in doc
+    section = re.search(r"^### `config_features\(\)`\n(.*?)(?=^##|\Z)", CONFIG_DOCS, re.M | re.S)
+    assert section and all(w in section.group(1) for w in ("When", "Return", "Errors"))

@@ -40,10 +40,16 @@ async def test_thread_compact_start_replaces_the_history_with_a_summary(serve, m
             "item/started[contextCompaction]",
             "thread/tokenUsage/updated",
             "item/completed[contextCompaction]",
+            "thread/compacted",
             "thread/status/changed",
             "turn/completed",
         ]
         assert notes[-1].params["turn"]["status"] == "completed"
+        compacted = next(n for n in notes if n.method == "thread/compacted")
+        assert compacted.params == {
+            "threadId": thread_id,
+            "turnId": notes[-1].params["turn"]["id"],
+        }
         await agent.turn(thread_id, "after")
     summary_request, later = model_server.requests[1], model_server.requests[2]
     assert is_summary_request(summary_request) and summary_request.body["tools"] == []
@@ -137,3 +143,25 @@ async def test_a_fork_with_another_model_compacts_with_the_source_model(serve, m
     summary, answer = model_server.requests[1], model_server.requests[2]
     assert is_summary_request(summary) and summary.body["model"] == "model-a"
     assert answer.body["model"] == "model-b" and "a1" not in texts(answer)
+
+
+async def test_the_window_from_model_metadata_triggers_compaction(serve, model_server):
+    # The provider's /models states a 1,000-token window: compaction at 900.
+    model_server.models = ["local-small"]
+    model_server.windows = {"local-small": 1000}
+    model_server.responses.extend(
+        [
+            text("big answer", usage=usage(900, 50)),
+            text("THE SUMMARY"),
+            text("after the summary"),
+        ]
+    )
+    async with agent_server(serve, model_server, args=["-c", 'model="local-small"']) as agent:
+        thread_id = (await agent.start())["thread"]["id"]
+        _, notes = await agent.turn(thread_id, "first")
+        usage_note = next(n for n in notes if n.method == "thread/tokenUsage/updated")
+        assert usage_note.params["tokenUsage"]["modelContextWindow"] == 1000
+        _, notes = await agent.turn(thread_id, "second")
+    assert "thread/compacted" in methods(notes)
+    assert is_summary_request(model_server.requests[1])
+    assert [r.path for r in model_server.other_requests] == ["/v1/models"]  # asked once

@@ -95,6 +95,17 @@ class AgentToolsPlugin:
         }
 
     @hookimpl
+    def config_features(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": "request_permissions_tool",
+                "stage": "beta",
+                "defaultEnabled": False,
+                "displayName": "Permission requests from the agent",
+            }
+        ]
+
+    @hookimpl
     def kernel_configure(self, kernel: Kernel) -> None:
         config = kernel.config
         features = config.structure_value("features", dict[str, Any] | None) or {}

@@ -150,3 +150,4 @@ async def compact(turn: TurnRunner, model: str | None = None) -> None:
     state.compact_with_model = None
     await turn.persist([{"type": "compacted", "turnId": turn.turn_id, "history": new_history}])
     await turn.complete_item(item)
+    await turn.notify("thread/compacted", {"threadId": turn.thread_id, "turnId": turn.turn_id})

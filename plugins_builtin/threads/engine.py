@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .compaction import compact
 from .inputs import input_to_model, user_message_item
+from .lifecycle import after_tool, before_tool, screen_input, stopping
 from .prompt import request_body
 from .state import (
     ABORTED_MARKER,
@@ -61,7 +62,7 @@ class TurnRunner(TurnApi):
         *,
         max_requests: int,
         output_schema: Any = None,
-        compact_limit: int | None = None,
+        limits: Any = None,
     ) -> None:
         self.kernel = kernel
         self.thread = thread
@@ -71,7 +72,11 @@ class TurnRunner(TurnApi):
         self.max_requests = max_requests
         self.output_schema = output_schema
         # Compact before a request once the last one used this many tokens (None: never).
-        self.compact_limit = compact_limit
+        # An async callable giving (context window, compaction limit), asked
+        # when the turn first needs them (not while the turn is being set up).
+        self.limits = limits
+        self.context_window: int | None = None
+        self.compact_limit: int | None = None
         self.compacting = False  # a thread/compact/start turn
         self.steer_inputs: list[tuple[list[dict[str, Any]], str | None]] = []
         self.user_input: list[dict[str, Any]] = []  # the turn's own input (threads_context)
@@ -115,11 +120,13 @@ class TurnRunner(TurnApi):
         self.user_input = list(user_input)
 
         async def body() -> None:
+            kept = True
             if user_input:
-                await self._user_message(user_input, client_id)
+                kept = await self._user_message(user_input, client_id)
             if model_items:
                 await self._model_items(list(model_items))
-            await self._rounds()
+            if kept or model_items:
+                await self._rounds()
 
         await self._run(body)
 
@@ -211,18 +218,29 @@ class TurnRunner(TurnApi):
                 {"threadId": self.thread_id, "readState": state.read_state},
             )
 
-    async def _user_message(self, items: list[dict[str, Any]], client_id: str | None) -> None:
+    async def _user_message(self, items: list[dict[str, Any]], client_id: str | None) -> bool:
+        """The user's message as an item, then (unless a plugin drops it) for the model.
+
+        Returns False when a ``threads_user_input`` plugin dropped it.
+        """
         item = user_message_item(items, client_id)
         await self.start_item(item)
         await self.complete_item(item)
-        message = await input_to_model(items, self.kernel, self.thread)
-        await self._model_items([message])
+        drop, added = await screen_input(self, items)
+        if not drop:
+            message = await input_to_model(items, self.kernel, self.thread)
+            await self._model_items([message])
+        if added:
+            await self._model_items(added)
+        return not drop
 
     async def _model_items(self, items: list[dict[str, Any]]) -> None:
         self.thread.state.history.extend(items)
         await self.persist([{"type": "model", "turnId": self.turn_id, "items": items}])
 
     async def _rounds(self) -> None:
+        if self.limits is not None:
+            self.context_window, self.compact_limit = await self.limits()
         tools = await self._toolbox()
         context = await self._context()
         for _ in range(self.max_requests):
@@ -250,11 +268,20 @@ class TurnRunner(TurnApi):
             finally:
                 self._request = None
             if not calls:
-                if not self.steer_inputs:
+                if self.steer_inputs:
+                    continue
+                more = await stopping(self)
+                if not more:
                     return
+                await self._model_items(more)
                 continue
-            outputs = await asyncio.gather(*(tools.run(self, call) for call in calls))
-            await self._model_items([c.output_item(o) for c, o in zip(calls, outputs, strict=True)])
+            results = await asyncio.gather(*(self._call_tool(tools, call) for call in calls))
+            await self._model_items(
+                [c.output_item(r[0]) for c, r in zip(calls, results, strict=True)]
+            )
+            added = [item for _, items in results for item in items]
+            if added:
+                await self._model_items(added)
         raise TurnFailed(
             {
                 "message": f"the turn made {self.max_requests} model requests without finishing "
@@ -262,6 +289,14 @@ class TurnRunner(TurnApi):
                 "codexErrorInfo": "other",
             }
         )
+
+    async def _call_tool(self, tools: Toolbox, call: Call) -> tuple[Any, list[dict[str, Any]]]:
+        """One tool call between the lifecycle hooks: ``(output, items to add after)``."""
+        replaced = await before_tool(self, call)
+        if replaced is not None:
+            return replaced, []
+        output = await tools.run(self, call)
+        return await after_tool(self, call, output)
 
     async def _compact_if_needed(self) -> None:
         """Compact before a request: a fork's pending switch, or a nearly full window."""
@@ -379,7 +414,7 @@ class TurnRunner(TurnApi):
                 "tokenUsage": {
                     "total": state.token_total,
                     "last": last,
-                    "modelContextWindow": None,
+                    "modelContextWindow": self.context_window,
                 },
             },
         )

@@ -25,6 +25,10 @@ Hooks:
   accounts its tokens and may continue).
 * :meth:`ThreadsSpec.threads_context`: context for the model's requests of
   a turn (``skills`` lists the skills, ``marketplace`` the plugin bundles).
+* Lifecycle: :meth:`ThreadsSpec.threads_user_input`,
+  :meth:`ThreadsSpec.threads_tool_call`, :meth:`ThreadsSpec.threads_tool_result`,
+  :meth:`ThreadsSpec.threads_turn_stopping` (``hooks`` runs the user's hook
+  commands there).
 
 Families also reach loaded threads through ``kernel.services["threads"]``
 (:mod:`.published`).
@@ -59,6 +63,25 @@ class ThreadsSpec:
         The first plugin (in load order) that answers describes it.
 
         Errors: logged with traceback; the next plugin is asked.
+        """
+
+    @may_be_async
+    @hookspec
+    def threads_model_metadata(self, provider_id: str, model: str) -> Mapping[str, Any] | None:
+        """What is known about ``model`` of ``provider_id``. May be async.
+
+        When: when a turn starts (the context window decides when the turn
+        compacts, and is reported as ``modelContextWindow``), unless
+        config.toml sets ``model_context_window``.
+
+        Parameters: ``provider_id``; ``model``, the model slug.
+
+        Returns: None when this plugin does not serve the provider or knows
+        nothing; else a mapping with ``contextWindow`` (tokens). The first
+        plugin that answers decides.
+
+        Errors: logged; the window is unknown (no automatic compaction unless
+        ``model_auto_compact_token_limit`` is set).
         """
 
     @hookspec
@@ -145,7 +168,8 @@ class ThreadsSpec:
         have several reviews in flight.
 
         Parameters: ``turn`` (as for :meth:`threads_tools`); ``kind``,
-        ``"command"``, ``"fileChange"`` or ``"permissions"``; ``params``,
+        ``"command"``, ``"fileChange"``, ``"permissions"``, or from the mcp
+        family ``"mcpToolCall"`` and ``"mcpElicitation"``; ``params``,
         the server request the client would get
         (``item/commandExecution/requestApproval`` params...); ``item``, the
         started item the approval is about (``params["itemId"]``, wire form:
@@ -236,4 +260,108 @@ class ThreadsSpec:
 
         Errors: logged with traceback; the turn runs without that plugin's
         context.
+        """
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @may_be_async
+    @hookspec
+    def threads_user_input(
+        self, turn: Any, user_input: Sequence[Mapping[str, Any]]
+    ) -> Mapping[str, Any] | None:
+        """Look at the user's input before the model sees it. May be async.
+
+        When: for the input of ``turn/start`` and of each ``turn/steer``,
+        right after its ``userMessage`` item completed and before it joins the
+        model's history.
+
+        Parameters: ``turn`` (as for :meth:`threads_tools`); ``user_input``,
+        the ``UserInput`` items as the client sent them.
+
+        Returns: None, or a mapping with ``drop`` (true: the model never sees
+        this input; when a turn's own input is dropped and nothing else was
+        given, the turn ends without a model request) and ``items``
+        (Responses API input items placed after the input, e.g. a developer
+        message with context). Every plugin is called; any ``drop`` drops,
+        ``items`` of all plugins are added in load order.
+
+        Errors: logged with traceback; that plugin's answer is ignored.
+        """
+
+    @may_be_async
+    @hookspec
+    def threads_tool_call(self, turn: Any, call: Any) -> Any:
+        """Before a tool call of the model runs. May be async.
+
+        When: for every call of a model answer (calls of one answer run
+        concurrently), before it reaches its tool (a plugin tool, a dynamic
+        tool of the client, or an unknown name).
+
+        Parameters: ``turn``; ``call`` with ``name``, ``namespace`` (or
+        None), ``call_id``, ``kind`` (``function_call`` or
+        ``custom_tool_call``) and ``arguments`` (the raw JSON text, or the
+        freeform input of a custom tool).
+
+        Returns: None to let the call run; else the output the model gets
+        instead (a string, or what a tool would return), and the call does
+        not run. The first plugin (in load order) that answers decides.
+
+        Errors: logged with traceback; the call runs.
+        """
+
+    @may_be_async
+    @hookspec
+    def threads_tool_result(self, turn: Any, call: Any, output: Any) -> Mapping[str, Any] | None:
+        """After a tool call ran. May be async.
+
+        When: for every call that ran (not for calls
+        :meth:`threads_tool_call` replaced), with the output its tool
+        returned, before it goes back to the model.
+
+        Parameters: ``turn``; ``call`` (as for :meth:`threads_tool_call`);
+        ``output``, what the tool returned.
+
+        Returns: None, or a mapping with ``output`` (replaces what the model
+        gets; the first plugin that replaces wins) and ``items`` (Responses
+        API input items added after all outputs of the round, in load order).
+
+        Errors: logged with traceback; that plugin's answer is ignored.
+        """
+
+    @may_be_async
+    @hookspec
+    def threads_turn_stopping(self, turn: Any, last_message: str | None) -> list[Any] | None:
+        """The model answered without tool calls: the turn is about to end. May be async.
+
+        When: each time a model answer asks for no tool and no steer input
+        is waiting (so possibly several times in one turn, when plugins keep
+        it going); not for interrupted or failed turns.
+
+        Parameters: ``turn``; ``last_message``, the text of the turn's last
+        agent message, or None.
+
+        Returns: None to let the turn end; or Responses API input items
+        (usually one user message) added to the history, after which the
+        model is asked again. Every plugin is called and the items of all are
+        added. ``kernel_plugins.threads.max_model_requests_per_turn`` still
+        bounds the turn.
+
+        Errors: logged with traceback; that plugin's answer is ignored.
+        """
+
+    @may_be_async
+    @hookspec
+    def threads_thread_resumed(self, thread_id: str, connection: Any) -> None:
+        """A client resumed a thread. May be async.
+
+        When: after the ``thread/resume`` answer and its own notifications
+        were sent to ``connection``.
+
+        Parameters: ``thread_id``; ``connection``, the client that resumed
+        (send it what it needs to show the thread's state: the goals family
+        sends the thread's goal).
+
+        Returns: nothing; every plugin is called.
+
+        Errors: logged with traceback; the other plugins are still called.
         """

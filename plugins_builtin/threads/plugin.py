@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -42,6 +43,7 @@ _NOTIFICATIONS = (
     "thread/name/updated",
     "thread/settings/updated",
     "thread/tokenUsage/updated",
+    "thread/compacted",
     "thread/readState/changed",
     "turn/started",
     "turn/completed",
@@ -100,16 +102,32 @@ class ThreadsPlugin(ThreadMethods, TurnMethods):
         return ThreadConfig.keys()
 
     @hookimpl
+    def config_features(self) -> list[dict[str, Any]]:
+        # The older switch for approvals_reviewer = "auto_review".
+        return [{"name": "guardian_approval", "stage": "deprecated", "defaultEnabled": False}]
+
+    @staticmethod
+    def _thread_config(kernel: Kernel) -> ThreadConfig:
+        values = {
+            key: kernel.config.structure_value(key, tp) for key, tp in ThreadConfig.keys().items()
+        }
+        return ThreadConfig(**values)
+
+    @hookimpl
+    def kernel_config_changed(self, kernel: Kernel, changed: Sequence[str]) -> None:
+        """New threads and turns take the new defaults (``model``, ``approval_policy``...)."""
+        keys = ThreadConfig.keys()
+        if any(path.split(".", 1)[0] in keys for path in changed):
+            self.service.config = self._thread_config(kernel)
+
+    @hookimpl
     def kernel_configure(self, kernel: Kernel, settings: ThreadsSettings) -> None:
         self.settings = settings
         self.max_model_requests = settings.max_model_requests_per_turn
         self.kernel = kernel
-        values = {
-            key: kernel.config.structure_value(key, tp) for key, tp in ThreadConfig.keys().items()
-        }
         store = LocalThreadStore(kernel.home, durable=settings.durable_rollouts)
         hub = Hub(settings.idle_unload_seconds, self._unloaded, self._released)
-        self.service = ThreadService(kernel, store, hub, ThreadConfig(**values))
+        self.service = ThreadService(kernel, store, hub, self._thread_config(kernel))
         # Other families (agent_tools) reach loaded threads through this.
         kernel.services["threads"] = ThreadsAccess(self)
 

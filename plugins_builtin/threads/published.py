@@ -18,10 +18,11 @@ hook.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .checks import invalid_request
+from .importing import import_thread
 
 if TYPE_CHECKING:
     from kernel import Connection
@@ -98,6 +99,25 @@ class ThreadsAccess:
         )
         return str(runner.turn_id)
 
+    async def describe(self, thread_id: str) -> dict[str, Any] | None:
+        """``{"loaded", "ephemeral", "active"}`` of a loaded or stored thread; None if unknown.
+
+        For families that keep per-thread state of their own (goals) and
+        must tell "not found" from "not loaded".
+        """
+        if not isinstance(thread_id, str):
+            return None
+        thread = self._plugin.service.hub.get(thread_id)
+        if thread is not None:
+            return {"loaded": True, "ephemeral": thread.ephemeral, "active": thread.active}
+        try:
+            meta = await self._plugin.service.store.get(thread_id)
+        except Exception:  # a malformed id is simply unknown
+            return None
+        if meta is None:
+            return None
+        return {"loaded": False, "ephemeral": False, "active": False}
+
     def steer(self, thread_id: str, user_input: list[dict[str, Any]]) -> bool:
         """Add input to the running turn (as ``turn/steer``); False when none runs."""
         self.require_loaded(thread_id)
@@ -133,4 +153,33 @@ class ThreadsAccess:
         runner = await plugin.begin_turn(thread, connection)
         runner.task = loop.create_task(
             plugin.run_turn(thread, runner.run_body(body)), name=f"turn-{runner.turn_id}"
+        )
+
+    async def import_thread(
+        self,
+        *,
+        cwd: str,
+        turns: Sequence[Mapping[str, Any]],
+        name: str | None = None,
+        preview: str | None = None,
+        created_at: int | None = None,
+        updated_at: int | None = None,
+        thread_id: str | None = None,
+    ) -> tuple[str, bool]:
+        """Store a finished conversation held elsewhere as a thread; ``(id, created)``.
+
+        The thread lists, reads and resumes like any other (its turns,
+        items, name, cwd and times as given); see :mod:`.importing` for the
+        shape of ``turns``. With ``thread_id``, a thread already stored under
+        that id is left alone and ``created`` is False.
+        """
+        return await import_thread(
+            self._plugin.service,
+            cwd=cwd,
+            turns=turns,
+            name=name,
+            preview=preview,
+            created_at=created_at,
+            updated_at=updated_at,
+            thread_id=thread_id,
         )

@@ -15,7 +15,7 @@ import os
 import typing
 import uuid
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -43,7 +43,6 @@ log = logging.getLogger("plugins.threads")
 
 DEFAULT_MODEL = "gpt-5.5"
 DEFAULT_PROVIDER = "openai"
-_GPT5_CONTEXT_WINDOW = 272_000
 _HISTORY_CACHE = 8  # unloaded threads whose replayed history is kept
 _REVIEWERS = ("user", "auto_review", "guardian_subagent")
 
@@ -55,10 +54,10 @@ class ThreadConfig:
     model: str | None = None
     model_provider: str | None = None
     approval_policy: Any = None
-    sandbox_mode: str | None = None
+    sandbox_mode: Literal["read-only", "workspace-write", "danger-full-access"] | None = None
     model_reasoning_effort: str | None = None
-    model_reasoning_summary: str | None = None
-    approvals_reviewer: str | None = None
+    model_reasoning_summary: Literal["auto", "concise", "detailed", "none"] | None = None
+    approvals_reviewer: Literal["user", "auto_review", "guardian_subagent"] | None = None
     developer_instructions: str | None = None
     model_context_window: int | None = None
     model_auto_compact_token_limit: int | None = None
@@ -182,18 +181,28 @@ class ThreadService:
             )
         return chosen
 
-    def compact_limit(self, model: str) -> int | None:
+    async def context_window(self, provider: str, model: str) -> int | None:
+        """``model_context_window``, else what the provider's plugin knows of the model."""
+        if self.config.model_context_window is not None:
+            return self.config.model_context_window or None
+        try:
+            found = await self.kernel.plugins.first(
+                "threads_model_metadata", provider_id=provider, model=model
+            )
+        except Exception:
+            log.exception("threads_model_metadata failed for %s/%s", provider, model)
+            return None
+        window = found[1].get("contextWindow") if found and isinstance(found[1], dict) else None
+        return window if isinstance(window, int) and window > 0 else None
+
+    def compact_limit(self, window: int | None) -> int | None:
         """Tokens after which a turn compacts before its next request (None: never).
 
-        ``model_auto_compact_token_limit``, else 90% of ``model_context_window``,
-        else of the window of the GPT-5 family (272,000 tokens) for those models.
+        ``model_auto_compact_token_limit`` (0: never), else 90% of the window.
         """
-        config = self.config
-        if config.model_auto_compact_token_limit is not None:
-            return config.model_auto_compact_token_limit or None
-        window = config.model_context_window
-        if window is None and model.startswith("gpt-5"):
-            window = _GPT5_CONTEXT_WINDOW
+        limit = self.config.model_auto_compact_token_limit
+        if limit is not None:
+            return limit or None
         return int(window * 0.9) if window else None
 
     async def check_provider(self, provider: str) -> None:

@@ -108,8 +108,14 @@ class ThreadMethods:
                 f"`{params.model}`. Answers may differ from the earlier turns."
             )
             _later(ctx.notify("warning", {"threadId": thread.id, "message": message}))
-        _later(self._usage_update(thread, ctx))
+        _later(self._resumed(thread, ctx))
         return {"thread": thread.payload(include_turns=include), **settings_payload(settings)}
+
+    async def _resumed(self, thread: LoadedThread, ctx: RequestContext) -> None:
+        await self._usage_update(thread, ctx)
+        await ctx.kernel.plugins.acall(
+            "threads_thread_resumed", thread_id=thread.id, connection=ctx.connection
+        )
 
     @method("thread/fork")
     async def thread_fork(self, params: ThreadForkParams, ctx: RequestContext) -> dict[str, Any]:

@@ -62,6 +62,20 @@ class TurnApi:
     def settings(self) -> dict[str, Any]:
         return self.thread.state.settings.to_record()
 
+    @property
+    def transcript_path(self) -> str | None:
+        """The thread's rollout file (None for an ephemeral thread)."""
+        path = self.thread.meta.path
+        return None if self.thread.ephemeral or not path else str(path)
+
+    @property
+    def turn_number(self) -> int:
+        """1 for the thread's first turn, 2 for the next... (turns replayed from disk count)."""
+        for index, turn in enumerate(self.thread.state.turns):
+            if turn is self.turn:
+                return index + 1
+        return len(self.thread.state.turns) + 1
+
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         """Send a notification to the thread's subscribers."""
         await self.thread.emit(method, params)

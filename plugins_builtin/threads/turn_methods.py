@@ -164,11 +164,22 @@ class TurnMethods:
             self.service.store,
             max_requests=self.max_model_requests,
             output_schema=output_schema,
-            compact_limit=self.service.compact_limit(thread.state.settings.model),
+            limits=self._limits(thread),
         )
         thread.runner = runner
         await self.service.persist(thread, [turn_started_record(turn)])
         return runner
+
+    def _limits(self, thread: LoadedThread) -> Any:
+        """How a turn learns its context window and compaction limit (asked when it runs)."""
+        service = self.service
+
+        async def limits() -> tuple[int | None, int | None]:
+            settings = thread.state.settings
+            window = await service.context_window(settings.model_provider, settings.model)
+            return window, service.compact_limit(window)
+
+        return limits
 
     async def run_turn(self, thread: LoadedThread, running: Any) -> None:
         try:

@@ -343,10 +343,12 @@ class ModelServer:
     def __init__(self) -> None:
         self.responses: deque[Scripted] = deque()
         self.chat: deque[Scripted] = deque()
-        self.requests: list[RecordedRequest] = []
+        self.requests: list[RecordedRequest] = []  # model requests (responses, chat)
+        self.other_requests: list[RecordedRequest] = []  # everything else (GET /models...)
         self.router: Callable[[RecordedRequest], Scripted | None] | None = None
         self.disconnects = 0
         self.models: list[str] = []  # what GET /v1/models lists
+        self.windows: dict[str, int] = {}  # context windows /v1/models states, by model
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Condition()
@@ -364,7 +366,7 @@ class ModelServer:
         await self.stop()
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(client_max_size=256 << 20)  # long histories are large
         app.router.add_post("/v1/responses", self._model)
         app.router.add_post("/v1/chat/completions", self._model)
         app.router.add_route("*", "/{tail:.*}", self._other)
@@ -395,7 +397,7 @@ class ModelServer:
 
     # -- handlers ------------------------------------------------------------------------
 
-    async def _record(self, request: web.Request) -> RecordedRequest:
+    async def _record(self, request: web.Request, model: bool = True) -> RecordedRequest:
         raw = await request.read()
         try:
             body = orjson.loads(raw) if raw else None
@@ -410,7 +412,7 @@ class ModelServer:
             raw=raw,
             at=time.monotonic(),
         )
-        self.requests.append(recorded)
+        (self.requests if model else self.other_requests).append(recorded)
         await self._notify()
         return recorded
 
@@ -437,8 +439,8 @@ class ModelServer:
         response = web.StreamResponse(
             status=200, headers={"Content-Type": "text/event-stream", **scripted.headers}
         )
-        await response.prepare(request)
         try:
+            await response.prepare(request)
             for step in scripted.steps:
                 played = await self._step(request, response, step, scripted.chat)
                 if played != "ok":
@@ -480,11 +482,18 @@ class ModelServer:
         return "ok"
 
     async def _other(self, request: web.Request) -> web.Response:
-        await self._record(request)
+        await self._record(request, model=False)
         if request.method == "GET" and request.path == "/v1/models":
-            data = [{"id": model, "object": "model"} for model in self.models]
+            data = [
+                {"id": model, "object": "model", **_window(self.windows.get(model))}
+                for model in self.models
+            ]
             return web.json_response({"object": "list", "data": data})
         return web.json_response({"error": {"message": f"no route {request.path}"}}, status=404)
+
+
+def _window(tokens: int | None) -> dict[str, Any]:
+    return {} if tokens is None else {"context_window": tokens}
 
 
 def _frame(event: dict[str, Any], chat: bool) -> bytes:
