@@ -17,6 +17,7 @@ disk access:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -42,6 +43,7 @@ class Bundle:
     description: str | None
     mcp_servers: tuple[str, ...]
     apps: tuple[str, ...]
+    hooks_file: str | None = None
 
 
 class Installed:
@@ -64,6 +66,7 @@ class Installed:
                 manifest.description,
                 tuple(mcp_servers(manifest)),
                 tuple(a["name"] for a in apps(manifest)),
+                manifest.component("hooks", "./hooks/hooks.json"),
             )
         self.bundles = bundles
         return bundles
@@ -71,6 +74,26 @@ class Installed:
     def enabled(self, plugins_table: Any) -> list[Bundle]:
         """Installed bundles that ``[plugins."<id>"] enabled`` turns on, by id."""
         return [b for i, b in sorted(self.bundles.items()) if enabled_in(plugins_table, i)]
+
+    def hook_files(self, plugins_table: Any, data_root: str) -> list[dict[str, Any]]:
+        """``hooks_bundles`` entries (the hooks family's hook) of the enabled bundles."""
+        found = []
+        for bundle in self.enabled(plugins_table):
+            path = bundle.hooks_file
+            if path is None or not os.path.isfile(path):
+                continue
+            root = bundle.record.root
+            found.append(
+                {
+                    "pluginId": bundle.record.id,
+                    "root": root,
+                    "hooksFile": path,
+                    "relativePath": os.path.relpath(path, root),
+                    "version": os.path.basename(root),
+                    "dataDir": os.path.join(data_root, bundle.record.id),
+                }
+            )
+        return found
 
     def skill_roots(self, plugins_table: Any) -> list[dict[str, Any]]:
         """``skills_roots`` entries of the enabled bundles."""
