@@ -447,6 +447,19 @@ class MarketplacePlugin:
         return self.installed.skill_roots(self._plugins_table())
 
     @hookimpl
+    def config_features(self) -> list[dict[str, Any]]:
+        """``[features] plugins`` turns the bundles on and off."""
+        return [{"name": "plugins", "stage": "stable", "defaultEnabled": True}]
+
+    @hookimpl
+    def hooks_bundles(self) -> list[dict[str, Any]] | None:
+        """Hooks files of installed, enabled bundles (the hooks family runs them once trusted)."""
+        if self.installed is None or self.kernel is None or not self._on():
+            return None
+        data_root = os.path.join(str(self.kernel.home), "plugins", "data")
+        return self.installed.hook_files(self._plugins_table(), data_root)
+
+    @hookimpl
     async def threads_context(
         self, turn: Any, user_input: list[dict[str, Any]]
     ) -> list[dict[str, Any]] | None:
