@@ -11,6 +11,7 @@ object and ``kernel.services["threads"]``. See docs/mcp.md.
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -167,16 +168,32 @@ class McpPlugin:
         """Re-read config.toml; servers restart from it when next used."""
         assert self.kernel is not None
         config = self.kernel.config
+
+        def check() -> None:
+            # A file that does not validate is refused before anything changes.
+            probe = copy.copy(config)
+            probe.reload_user()
+            read_servers(probe)
+
         try:
-            await self.kernel.blocking.run(self, config.update_user, lambda user: None, timeout=10)
-            specs = read_servers(config)
+            await self.kernel.blocking.run(self, check, timeout=10)
+            await self.kernel.reload_config()
         except ConfigError as exc:
             raise RpcError(INVALID_REQUEST, str(exc)) from None
+        self._apply(read_servers(config))
+        return {}
+
+    def _apply(self, specs: dict[str, Any]) -> None:
         self._specs = specs
         if self._manager is not None:
             self._manager.reload(specs)
         log.info("MCP servers reloaded: %s", ", ".join(specs) or "none configured")
-        return {}
+
+    @hookimpl
+    def kernel_config_changed(self, kernel: Kernel, changed: Any) -> None:
+        """``[mcp_servers]`` written through the config methods applies at once."""
+        if any(path.split(".", 1)[0] == "mcp_servers" for path in changed):
+            self._apply(read_servers(kernel.config))
 
     @method("mcpServer/tool/call")
     async def tool_call(
