@@ -109,6 +109,10 @@ async def test_model_and_provider_lists(serve, tmp_path, model_server):
         }
         error = await fails(client, "windowsSandbox/setupStart", {"mode": "sideways"})
         assert error.code == -32602
+        error = await fails(
+            client, "windowsSandbox/setupStart", {"mode": "elevated", "cwd": "relative/dir"}
+        )
+        assert error.code in (-32600, -32602) and "cwd" in error.message
 
 
 async def test_without_a_models_endpoint_the_configured_model_is_listed(

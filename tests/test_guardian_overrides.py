@@ -138,6 +138,9 @@ async def test_an_interrupted_review_completes_as_aborted(serve, model_server, t
         thread_id = thread["thread"]["id"]
         turn_id = await agent.begin(thread_id)
         await agent.until("item/autoApprovalReview/started")
+        # Interrupt once the reviewer request reached the stand-in (the started
+        # notification precedes it), so abandoning it is what is tested.
+        await model_server.wait_requests(2)
         await agent.client.request("turn/interrupt", {"threadId": thread_id, "turnId": turn_id})
         notes = await agent.until("turn/completed")
         await model_server.wait_disconnect()
@@ -182,3 +185,20 @@ async def test_a_turn_can_switch_to_the_legacy_reviewer_name(serve, model_server
     assert asked == [] and (tmp_path / "a").exists()
     updated = [n.params for n in notes if n.method == "thread/settings/updated"]
     assert updated[-1]["threadSettings"]["approvalsReviewer"] == "auto_review"
+
+
+async def test_resume_can_switch_the_reviewer(serve, model_server, tmp_path):
+    model_server.responses.extend([text("first"), escalated(tmp_path / "a"), text("done")])
+    model_server.reviews.append(reviewer_says("allow"))
+    async with guarded(serve, model_server) as (agent, asked):
+        thread = await agent.start(cwd=str(tmp_path), approvalPolicy="on-request")
+        thread_id = thread["thread"]["id"]
+        await agent.turn(thread_id)
+        resumed = await agent.client.request(
+            "thread/resume",
+            {"threadId": thread_id, "excludeTurns": True, "approvalsReviewer": "guardian_subagent"},
+        )
+        assert resumed["approvalsReviewer"] == "auto_review"
+        _, notes = await agent.turn(thread_id)
+    assert asked == [] and (tmp_path / "a").exists()  # reviewed, never asked
+    assert [m for m, _ in review_notes(notes)][-1] == "item/autoApprovalReview/completed"
