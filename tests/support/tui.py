@@ -103,7 +103,11 @@ class Recorder:
 
     def errors(self) -> dict[str, dict[str, Any]]:
         """Method -> error, for every client request the server answered with an error."""
-        asked = {m["id"]: m["method"] for d, m in self.frames if d == "client" and "method" in m}
+        asked = {
+            m["id"]: m["method"]
+            for d, m in self.frames
+            if d == "client" and "method" in m and "id" in m
+        }
         return {
             asked[m["id"]]: m["error"]
             for d, m in self.frames
@@ -150,6 +154,23 @@ class Tmux:
         except TimeoutError:
             raise AssertionError(f"the TUI never showed {needle!r}; screen:\n{screen}") from None
         return screen
+
+    async def enter(self, text: str, prompt: str = "› ") -> None:
+        """Type ``text`` into the composer and submit it.
+
+        While the TUI is still loading its session it drops keystrokes, so
+        the text is typed again until the composer shows it.
+        """
+        for _ in range(20):
+            self.type(text)
+            try:
+                await self.wait_for(prompt + text, 2)
+            except AssertionError:
+                self.press("C-u")  # clear whatever part arrived, then try again
+                continue
+            self.press("Enter")
+            return
+        raise AssertionError(f"the composer never took {text!r}; screen:\n{self.screen()}")
 
     def kill(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], check=False)
