@@ -1,0 +1,235 @@
+"""Request round trips through the remote-control relay against a direct websocket, same server.
+
+One kernel subprocess serves ``echo/echo`` on a loopback websocket and, with
+``--remote-control``, through the self-hostable relay (``contrib/remote_relay``,
+another subprocess). The driver opens one direct websocket client and one
+remote client (relay websocket, client token) to that same kernel, and
+runs each scenario on both, interleaved, for ``--rounds`` rounds (median
+shown):
+
+* one request in flight (pure latency: client → relay → server and back);
+* 32 requests in flight (pipelining through the multiplexed websocket);
+* 256 KiB payloads, one in flight (messages above 150 KiB travel in chunks).
+
+The ratio is relay / direct: the cost of the extra hop, the envelopes and
+the acknowledgements.
+
+    python benchmarks/remote_control.py
+    python benchmarks/remote_control.py --requests 20000 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import median_rows, percentiles, pin_cpus, uvloop_available
+
+ENROLLMENT_SECRET = "bench-enrollment-secret-0123456789"
+CLIENT_SECRET = "bench-client-secret-0123456789ab"
+SERVER_CPU: int | None = None
+
+
+async def start(
+    argv: list[str], env: dict[str, str], pattern: str
+) -> tuple[asyncio.subprocess.Process, str]:
+    """Start ``argv`` and return it with the first match of ``pattern`` on its stderr."""
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env
+    )
+    if SERVER_CPU is not None:
+        os.sched_setaffinity(process.pid, {SERVER_CPU})
+    assert process.stderr is not None
+    while True:
+        line = (await process.stderr.readline()).decode()
+        if not line:
+            raise RuntimeError(f"{argv[:4]} exited before it was ready")
+        found = re.search(pattern, line)
+        if found:
+            asyncio.get_running_loop().create_task(process.stderr.read())  # keep it drained
+            return process, found.group(1)
+
+
+async def handshake(ws: aiohttp.ClientWebSocketResponse) -> None:
+    init = {
+        "id": 0,
+        "method": "initialize",
+        "params": {"clientInfo": {"name": "bench", "version": "1"}},
+    }
+    await ws.send_str(orjson.dumps(init).decode())
+    while "id" not in orjson.loads((await ws.receive()).data):
+        pass
+    await ws.send_str('{"method":"initialized"}')
+
+
+async def environment_of(session: aiohttp.ClientSession, url: str) -> str:
+    """Wait until the kernel at ``url`` is connected to the relay; its environment id."""
+    ws = await session.ws_connect(url)
+    init = {
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "clientInfo": {"name": "bench", "version": "1"},
+            "capabilities": {"experimentalApi": True},
+        },
+    }
+    await ws.send_str(orjson.dumps(init).decode())
+    async with asyncio.timeout(30):
+        while True:
+            message = orjson.loads((await ws.receive()).data)
+            params = message.get("params") or {}
+            if (
+                message.get("method") == "remoteControl/status/changed"
+                and params["status"] == "connected"
+            ):
+                await ws.close()
+                return params["environmentId"]
+
+
+async def run(
+    ws: aiohttp.ClientWebSocketResponse, total: int, window: int, payload: str
+) -> tuple[float, float, float]:
+    """``total`` echo requests with ``window`` in flight: (requests/s, p50 us, p99 us)."""
+    sent_at = [0.0] * (total + 1)
+    latencies: list[float] = []
+    next_id = 1
+
+    async def send_one() -> None:
+        nonlocal next_id
+        if next_id <= total:
+            sent_at[next_id] = time.perf_counter()
+            frame = orjson.dumps(
+                {"id": next_id, "method": "echo/echo", "params": {"message": payload}}
+            )
+            next_id += 1
+            await ws.send_frame(frame, aiohttp.WSMsgType.TEXT)
+
+    start_at = time.perf_counter()
+    for _ in range(window):
+        await send_one()
+    while len(latencies) < total:
+        message = await ws.receive()
+        if message.type is not aiohttp.WSMsgType.TEXT:
+            raise RuntimeError(f"connection ended: {message}")
+        answer = orjson.loads(message.data)
+        if "id" not in answer:
+            continue  # a notification
+        latencies.append(time.perf_counter() - sent_at[answer["id"]])
+        await send_one()
+    return (total / (time.perf_counter() - start_at), *percentiles(latencies))
+
+
+def report(label: str, direct: tuple[float, ...], relayed: tuple[float, ...]) -> None:
+    print(label)
+    for name, row in (("direct", direct), ("relay ", relayed)):
+        print(f"    {name} {row[0]:>8.0f} req/s  p50 {row[1]:>8.0f} us  p99 {row[2]:>8.0f} us")
+    throughput, p50, p99 = relayed[0] / direct[0], relayed[1] / direct[1], relayed[2] / direct[2]
+    print(
+        f"    ratio  {throughput:>8.2f}x throughput, p50 x{p50:.2f}, p99 x{p99:.2f} "
+        "(relay / direct; latency: lower is better)"
+    )
+
+
+async def main() -> None:
+    global SERVER_CPU
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=5000, help="per small-message round")
+    parser.add_argument("--large-requests", type=int, default=200, help="per 256 KiB round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-pin", action="store_true", help="let the scheduler place processes")
+    args = parser.parse_args()
+    placement = "not pinned (--no-pin)"
+    if not args.no_pin:
+        placement, SERVER_CPU = pin_cpus()
+    home = tempfile.mkdtemp(prefix="kernel-bench-rc-")
+    env = {
+        **os.environ,
+        "KERNEL_HOME": home,
+        "KERNEL_LOG": "warning",
+        "KERNEL_REMOTE_CONTROL_SECRET": ENROLLMENT_SECRET,
+        "KERNEL_RELAY_ENROLLMENT_SECRET": ENROLLMENT_SECRET,
+        "KERNEL_RELAY_CLIENT_SECRET": CLIENT_SECRET,
+    }
+    relay, relay_port = await start(
+        [
+            sys.executable,
+            "-m",
+            "kernel_remote_relay",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "warning",
+        ],
+        env,
+        r"listening on http://127\.0\.0\.1:(\d+)",
+    )
+    base = f"http://127.0.0.1:{relay_port}"
+    kernel, url = await start(
+        [
+            sys.executable,
+            *("-m", "kernel", "run", "--plugins", "echo,remote_control", "--remote-control"),
+            *("--listen", "ws://127.0.0.1:0"),
+            *("-c", f'kernel_plugins.remote_control.base_url="{base}/"'),
+        ],
+        {**env, "KERNEL_LOG": "info"},
+        r"listening on (ws://\S+)",
+    )
+    from kernel_remote_relay.credentials import client_token
+
+    print(
+        f"event loop: {'uvloop' if uvloop_available() else 'asyncio'} (kernel); {placement}; "
+        f"{args.rounds} rounds, median shown"
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            environment = await environment_of(session, url)
+            token = client_token(CLIENT_SECRET.encode(), environment)
+            remote_url = f"ws://127.0.0.1:{relay_port}/wham/remote/control/environments/{environment}/connect"
+            direct = await session.ws_connect(url, max_msg_size=1 << 26)
+            relayed = await session.ws_connect(
+                remote_url, headers={"Authorization": f"Bearer {token}"}, max_msg_size=1 << 26
+            )
+            for ws in (direct, relayed):
+                await handshake(ws)
+                await run(ws, 200, 8, "warm up")
+            scenarios = [
+                ("one request in flight", args.requests, 1, "hello world"),
+                ("32 requests in flight", args.requests, 32, "hello world"),
+                ("256 KiB messages, one in flight", args.large_requests, 1, "x" * 256 * 1024),
+            ]
+            for label, total, window, payload in scenarios:
+                rows: dict[str, list[tuple[float, float, float]]] = {"direct": [], "relay": []}
+                for _ in range(args.rounds):
+                    rows["direct"].append(await run(direct, total, window, payload))
+                    rows["relay"].append(await run(relayed, total, window, payload))
+                report(
+                    f"{label} ({total} requests)",
+                    median_rows(rows["direct"]),
+                    median_rows(rows["relay"]),
+                )
+            await direct.close()
+            await relayed.close()
+    finally:
+        for process in (kernel, relay):
+            process.terminate()
+            await process.wait()
+
+
+if __name__ == "__main__":
+    if uvloop_available():
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
