@@ -64,7 +64,8 @@ async def one_round(turns: int) -> tuple[float, float]:
         await client.close()
         status = note.params["turn"]["status"]
         if status != "completed" or len(model.requests) != 1:
-            raise SystemExit(f"the compaction did not run ({status}, {len(model.requests)} requests)")
+            count = len(model.requests)
+            raise SystemExit(f"the compaction did not run ({status}, {count} requests)")
     with open(path, "rb") as handle:
         records = [orjson.loads(line) for line in handle if line.strip()]
     settings = Settings(model="gpt-5.5", model_provider="openai", cwd="/work/app")

@@ -1,5 +1,8 @@
-"""Goals end to end against the Responses stand-in: methods, rules, accounting, bounded continuation,
-the model's goal tools, and goals that survive a restart."""
+"""Goals end to end against the Responses stand-in.
+
+Methods, rules, accounting, bounded continuation, the model's goal tools,
+and goals that survive a restart.
+"""
 
 from __future__ import annotations
 

@@ -9,18 +9,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import subprocess_env
-from tests.support.model_server import (
-    ModelServer,
-    Scripted,
+from tests.support.model_chat import (
     chat_chunk,
     chat_reasoning,
     chat_stream,
     chat_text,
     chat_tool_calls,
     chat_usage,
-    drop,
-    http_error,
 )
+from tests.support.model_server import ModelServer, Scripted, drop, http_error
 from tests.support.models_calls import (
     events_of,
     failure,

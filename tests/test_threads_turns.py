@@ -313,7 +313,7 @@ async def test_many_turns_in_parallel_threads_keep_their_own_streams(serve, mode
 
 
 async def test_a_chat_completions_provider_runs_turns_and_tools(serve, model_server):
-    from tests.support.model_server import chat_text, chat_tool_call
+    from tests.support.model_chat import chat_text, chat_tool_call
 
     model_server.chat.extend(
         [

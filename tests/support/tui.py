@@ -155,7 +155,7 @@ class Tmux:
             raise AssertionError(f"the TUI never showed {needle!r}; screen:\n{screen}") from None
         return screen
 
-    async def enter(self, text: str, prompt: str = "› ") -> None:
+    async def enter(self, text: str, prompt: str = "\u203a ") -> None:
         """Type ``text`` into the composer and submit it.
 
         While the TUI is still loading its session it drops keystrokes, so
