@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tarfile
 import time
 import uuid
@@ -199,7 +200,10 @@ class CatalogClient:
 
 
 def _extract(archive: str, target: str) -> None:
-    """Unpack ``archive`` into ``target`` (caps and filter of the module docstring)."""
+    """Unpack ``archive`` into ``target`` (caps and filter of the module docstring).
+
+    A failure part way removes what was unpacked: nothing is left in staging.
+    """
     try:
         with tarfile.open(archive, "r:gz") as tar:
             members = tar.getmembers()
@@ -207,4 +211,5 @@ def _extract(archive: str, target: str) -> None:
                 raise CatalogError("the bundle archive is too large")
             tar.extractall(target, filter="data")
     except (tarfile.TarError, OSError, EOFError) as exc:
+        shutil.rmtree(target, ignore_errors=True)
         raise CatalogError(f"the bundle archive cannot be unpacked: {exc}") from None
