@@ -11,7 +11,9 @@ atomically). Only missing keys are ever added.
 
 When a detected item's ``details`` name things (``skills``, ``commands``,
 ``subagents``, ``mcpServers``, ``hooks``), only those are imported; with
-none named, everything the scope holds is.
+none named, everything the scope holds is. PLUGINS go through the
+marketplace family (:mod:`.plugin_import`); their git marketplaces are
+handed back to the caller to import after the answer.
 """
 
 from __future__ import annotations
@@ -43,16 +45,12 @@ from .model import (
     ItemResult,
 )
 from .params import ExternalAgentConfigMigrationItem
+from .plugin_import import DeferredPlugins, PluginImporter
 from .source import Scope, SourceError, effective_settings, is_missing_or_empty
 
 __all__ = ["ItemImporter"]
 
 log = logging.getLogger("plugins.external_agent")
-
-_PLUGINS_UNSUPPORTED = (
-    "installing the other agent's plugins is not available on this server; add the "
-    "marketplace with marketplace/add and install the plugin with plugin/install"
-)
 
 
 def _selected(names: list[Any] | None) -> set[str] | None:
@@ -68,6 +66,7 @@ class ItemImporter:
         """Keep the kernel (blocking threads, config writer, services) and the owner."""
         self.kernel = kernel
         self.owner = owner
+        self.plugins = PluginImporter(kernel, owner, self._blocking)
 
     async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` in the kernel's blocking threads."""
@@ -80,12 +79,23 @@ class ItemImporter:
             return (await writer(change)).result
         return await self._blocking(self.kernel.config.update_user, change)
 
-    async def run(self, item: ExternalAgentConfigMigrationItem, scope: Scope) -> ItemResult:
-        """Import ``item`` in ``scope``; errors become failures of the result, never raise."""
+    async def run(
+        self,
+        item: ExternalAgentConfigMigrationItem,
+        scope: Scope,
+        deferred: list[DeferredPlugins],
+    ) -> ItemResult:
+        """Import ``item`` in ``scope``; errors become failures of the result, never raise.
+
+        Work left for after the answer (PLUGINS from git marketplaces) is
+        appended to ``deferred``.
+        """
         result = ItemResult(item.item_type, scope.cwd)
         details = item.details
         try:
-            await self._dispatch(item, scope, result, details)
+            later = await self._dispatch(item, scope, result, details)
+            if later is not None:
+                deferred.append(later)
         except (SourceError, ConfigError, OSError, UnicodeDecodeError) as exc:
             message = str(exc)
             kind = "invalid_existing_config" if "invalid existing config.toml" in message else None
@@ -105,8 +115,8 @@ class ItemImporter:
 
     async def _dispatch(
         self, item: ExternalAgentConfigMigrationItem, scope: Scope, result: ItemResult, details: Any
-    ) -> None:
-        """Run the importer of the item's type."""
+    ) -> DeferredPlugins | None:
+        """Run the importer of the item's type; PLUGINS may leave work for later."""
         kind = item.item_type
         if kind == CONFIG:
             await self._config(scope, result)
@@ -130,7 +140,8 @@ class ItemImporter:
         elif kind == MEMORY:
             await self._blocking(import_memory, scope, list(details.memory), result)
         elif kind == PLUGINS:
-            _refuse_plugins(details, result)
+            return await self.plugins.run(scope, details, result)
+        return None
 
     def _skills_changed(self, reason: str) -> None:
         """Tell the skills family its folders changed (when it is loaded)."""
@@ -216,15 +227,3 @@ def _import_hooks(scope: Scope, result: ItemResult, selected: set[str] | None) -
     write_hooks(scope, groups)
     for event in groups:
         result.success(event, event)
-
-
-def _refuse_plugins(details: Any, result: ItemResult) -> None:
-    """One failure per plugin named: this server cannot install them."""
-    groups = details.plugins if details is not None else []
-    ids: list[str | None] = [
-        f"{name}@{group.marketplace_name}" for group in groups for name in group.plugin_names
-    ]
-    for plugin_id in ids or [None]:
-        result.failure(
-            "plugin_import", _PLUGINS_UNSUPPORTED, source=plugin_id, error_type="unsupported"
-        )

@@ -3,7 +3,9 @@
 An item is listed only when importing it would change something: a config
 key or MCP server the target lacks, a hooks.json still missing, a skill,
 command or subagent with no namesake yet, an ``AGENTS.md`` missing or
-empty, sessions not imported in their current content. Nothing is written.
+empty, an enabled plugin this server does not have (only with the
+marketplace family's view, :mod:`.marketplaces`), sessions not imported in
+their current content. Nothing is written.
 
 A file of the other agent that cannot be read (invalid JSON in
 ``settings.json``, an unreadable ``.mcp.json``) leaves out what depends on
@@ -23,6 +25,7 @@ from typing import Any
 from .configs import config_from_settings, mcp_servers_from_sources, missing_part
 from .documents import command_sources, missing_skills, subagent_sources
 from .hooks import hook_groups
+from .marketplaces import PluginView, plugins_item
 from .memory import missing_notes
 from .model import (
     AGENTS_MD,
@@ -63,8 +66,13 @@ def _guarded(what: str, scope: Scope, detect: Callable[[], list[dict[str, Any]]]
         return []
 
 
-def detect_scope(scope: Scope, *, memory: bool) -> list[dict[str, Any]]:
-    """The migration items of one scope (home or repository), in the reference's order."""
+def detect_scope(
+    scope: Scope, *, memory: bool, plugins: PluginView | None = None
+) -> list[dict[str, Any]]:
+    """The migration items of one scope (home or repository), in the reference's order.
+
+    ``plugins`` is what the marketplace family has (None: PLUGINS not offered).
+    """
     items: list[dict[str, Any]] = []
     items += _guarded("config", scope, lambda: _config(scope))
     items += _guarded("MCP server", scope, lambda: _mcp(scope))
@@ -73,6 +81,8 @@ def detect_scope(scope: Scope, *, memory: bool) -> list[dict[str, Any]]:
     items += _guarded("commands", scope, lambda: _commands(scope))
     items += _guarded("subagents", scope, lambda: _subagents(scope))
     items += _guarded("AGENTS.md", scope, lambda: _agents_md(scope))
+    if plugins is not None:
+        items += _guarded("plugins", scope, lambda: plugins_item(scope, plugins))
     if memory and scope.repo is None:
         items += _guarded("memory", scope, lambda: _memory(scope))
     return items

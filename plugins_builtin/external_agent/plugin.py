@@ -2,9 +2,10 @@
 
 The other agent is Claude Code, read from ``$HOME`` (:mod:`.source`).
 ``detect`` lists what could be imported (:mod:`.detect`, sessions from
-:mod:`.sessions`); ``import`` imports the client's selection: every item
-but sessions before the answer (:mod:`.apply`, serialized), sessions in
-the background (:mod:`.session_import`, serialized too), then
+:mod:`.sessions`, plugins from :mod:`.marketplaces`); ``import`` imports
+the client's selection: every item but sessions and git-hosted plugin
+marketplaces before the answer (:mod:`.apply`, serialized), those in the
+background (:mod:`.plugin_import`, :mod:`.session_import`), then
 ``externalAgentConfig/import/progress`` per item and one
 ``externalAgentConfig/import/completed``, always, even for an empty
 selection. Finished imports are kept in ``state.sqlite`` (:mod:`.history`)
@@ -22,14 +23,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from kernel import Kernel, RequestContext, hookimpl, method
 
 from .apply import ItemImporter
 from .checks import check_counts, check_cwds, check_items, check_source
 from .detect import detect_scope
 from .history import HistoryStore
+from .marketplaces import plugin_view
 from .memory import FEATURE_KEY
-from .model import SESSIONS, ItemResult, detected_item, merge_results
+from .model import PLUGINS, SESSIONS, ItemResult, detected_item, merge_results
 from .params import (
     ExternalAgentConfigDetectParams,
     ExternalAgentConfigImportHistoryRecordParams,
@@ -37,6 +41,7 @@ from .params import (
     ExternalAgentConfigMigrationItem,
     SessionMigration,
 )
+from .plugin_import import DeferredPlugins
 from .session_import import SessionImporter, threads_service
 from .sessions import LoadedSession, connector_names, find_sessions, session_source_path
 from .source import Scope, external_home, find_repo_root
@@ -139,8 +144,11 @@ class ExternalAgentPlugin:
             scope = await self._scope(ctx, claude_home, cwd)
             if scope is not None and scope not in scopes:
                 scopes.append(scope)
+        view = await plugin_view(self.kernel.services.get("marketplace"), ctx.connection)
         for scope in scopes:
-            items += await self._blocking(ctx, lambda s=scope: detect_scope(s, memory=memory))
+            items += await self._blocking(
+                ctx, lambda s=scope: detect_scope(s, memory=memory, plugins=view)
+            )
         if params.include_home and threads_service(self.kernel) is not None:
             found = await self._recent_sessions(ctx, claude_home, params)
             if found:
@@ -188,13 +196,14 @@ class ExternalAgentPlugin:
     async def import_(
         self, params: ExternalAgentConfigImportParams, ctx: RequestContext
     ) -> dict[str, Any]:
-        """Import the selection: answers with ``importId`` once all but sessions is done."""
+        """Import the selection: answers ``importId`` once all but sessions and git is done."""
         check_source(params.migration_source)
         check_items(params.migration_items, self._memory_enabled())
         assert self.kernel is not None and self.items is not None
         import_id = str(uuid.uuid4())
         claude_home = external_home()
         results: list[ItemResult] = []
+        deferred: list[DeferredPlugins] = []
         session_items = [i for i in params.migration_items if i.item_type == SESSIONS]
         async with self._sync_lock:
             for item in params.migration_items:
@@ -210,7 +219,7 @@ class ExternalAgentPlugin:
                     )
                     results.append(missing)
                     continue
-                results.append(await self.items.run(item, scope))
+                results.append(await self.items.run(item, scope, deferred))
         selected: list[tuple[str, SessionMigration]] = []
         if session_items:
             validation, selected = await self._blocking(
@@ -219,7 +228,12 @@ class ExternalAgentPlugin:
             results.insert(0, validation)
         job = asyncio.get_running_loop().create_task(
             self._finish(
-                import_id, params.provider_id, params.source, results, selected, claude_home
+                import_id,
+                params.provider_id,
+                params.source,
+                results,
+                _Later(deferred, selected),
+                claude_home,
             ),
             name=f"external-agent-import-{import_id}",
         )
@@ -233,15 +247,22 @@ class ExternalAgentPlugin:
         provider_id: str | None,
         source: str | None,
         results: list[ItemResult],
-        sessions: list[tuple[str, SessionMigration]],
+        later: _Later,
         claude_home: Path,
     ) -> None:
-        """Progress per item, the sessions, then the completion and its history row."""
+        """Progress per item, git plugin marketplaces, sessions, then the completion."""
         assert self.kernel is not None and self.sessions is not None
+        assert self.items is not None
         done = list(results)
+        sessions = later.sessions
         try:
             for result in results:
                 await self._progress(import_id, result)
+            for plugins in later.plugins:
+                plugin_result = ItemResult(PLUGINS, plugins.cwd)
+                done.append(plugin_result)  # kept even when the shutdown cancels the rest
+                await self.items.plugins.run_deferred(plugins, plugin_result, self._sync_lock)
+                await self._progress(import_id, plugin_result)
             if sessions:
                 session_result = await self.sessions.run(sessions, claude_home.parent)
                 done.append(session_result)
@@ -331,6 +352,14 @@ class ExternalAgentPlugin:
             "data": await self.history.histories(),
             "connectors": await self.history.imported_connectors(),
         }
+
+
+@attrs.frozen
+class _Later:
+    """What an import does after its answer: git plugin marketplaces, then sessions."""
+
+    plugins: list[DeferredPlugins]
+    sessions: list[tuple[str, SessionMigration]]
 
 
 def _sessions_item(claude_home: Path, found: list[LoadedSession]) -> dict[str, Any]:

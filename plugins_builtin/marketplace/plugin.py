@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import attrs
@@ -29,6 +30,7 @@ from .actions import install_local, install_remote, resolve, uninstall
 from .catalog import CatalogClient, CatalogError, valid_remote_id
 from .listing import enabled_in, local_listing
 from .model import Installed, capabilities_message, mentioned_ids, plugins_instructions
+from .published import MarketplaceAccess
 from .read import local_detail
 from .remote import remote_detail, remote_entries, remote_summary
 from .sources import add_marketplace, remove_marketplace, upgrade_marketplaces
@@ -145,6 +147,7 @@ class MarketplacePlugin:
         self.settings = settings
         self.kernel = kernel
         self.installed = Installed(str(kernel.home))
+        kernel.services["marketplace"] = MarketplaceAccess(self)
         if settings.catalog_url:
             self.catalog = CatalogClient(
                 kernel,
@@ -186,6 +189,17 @@ class MarketplacePlugin:
         skills = self.kernel.services.get("skills")
         if skills is not None:
             skills.invalidate(reason)
+
+    async def locked(self, action: Callable[[Kernel, float], Awaitable[Any]]) -> Any:
+        """For :mod:`.published`: ``action(kernel, git_timeout)`` gated, under the mutation lock."""
+        self._require_on()
+        assert self.kernel is not None
+        async with self._mutating:
+            return await action(self.kernel, self.settings.git_timeout_seconds)
+
+    async def bundles_changed(self, owner: object, reason: str) -> None:
+        """For :mod:`.published`: re-read the installed bundles, tell the skills family."""
+        await self._changed(owner, reason)
 
     # -- listing ------------------------------------------------------------------------
 
