@@ -11,7 +11,7 @@ import json
 
 from tests.support.agent import agent_server
 from tests.support.calls import fails
-from tests.support.model_server import function_call, text, usage
+from tests.support.model_server import function_call, message_steps, text, usage
 
 PLUGINS = ("threads", "models", "goals")
 
@@ -190,3 +190,30 @@ async def test_a_goal_survives_a_restart_and_is_shown_on_resume(serve, model_ser
         await client.request("thread/resume", {"threadId": tid, "excludeTurns": True})
         note = await client.next_notification("thread/goal/updated")
         assert note.params == {"threadId": tid, "turnId": None, "goal": goal}
+
+
+async def test_a_new_objective_steers_the_running_turn(serve, model_server, tmp_path):
+    from tests.support.model_server import sleep, stream
+
+    slow = stream(sleep(1.5), *message_steps(["still on it"]))
+    model_server.responses.extend([slow, text("switched")])
+    async with agent_server(serve, model_server, plugins=PLUGINS) as agent:
+        client = agent.client
+        tid = (await agent.start(cwd=str(tmp_path)))["thread"]["id"]
+        await client.request(
+            "thread/goal/set", {"threadId": tid, "objective": "old plan", "status": "paused"}
+        )
+        await agent.begin(tid, "work on it")
+        await model_server.wait_requests(1)
+        await client.request(
+            "thread/goal/set", {"threadId": tid, "objective": "new plan", "status": "active"}
+        )
+        notes = await agent.until("turn/completed", timeout=30)
+        await client.request("thread/goal/set", {"threadId": tid, "status": "paused"})
+    user_items = [
+        n for n in notes if n.method == "item/started" and n.params["item"]["type"] == "userMessage"
+    ]
+    assert len(user_items) == 1  # the user's own message only: the steer is for the model
+    steered = model_server.requests[1].body["input"]
+    texts = [p.get("text", "") for item in steered for p in item.get("content") or []]
+    assert any("new plan" in t and 'source="goal"' in t for t in texts)

@@ -211,8 +211,7 @@ class GoalsPlugin:
         described = await threads.describe(goal.thread_id)
         if described and described["active"]:
             if objective_changed:
-                text = continuation_message(goal)["content"][0]["text"]
-                threads.steer(goal.thread_id, [{"type": "text", "text": text}])
+                threads.steer(goal.thread_id, model_items=[continuation_message(goal)])
             return
         state = self.running.setdefault(goal.thread_id, _Running())
         state.automatic_in_a_row = state.idle_in_a_row = 0

@@ -78,7 +78,9 @@ class TurnRunner(TurnApi):
         self.context_window: int | None = None
         self.compact_limit: int | None = None
         self.compacting = False  # a thread/compact/start turn
-        self.steer_inputs: list[tuple[list[dict[str, Any]], str | None]] = []
+        # (items, client message id, model-only): model-only items join the
+        # history without a userMessage item (a family steering the turn).
+        self.steer_inputs: list[tuple[list[dict[str, Any]], str | None, bool]] = []
         self.user_input: list[dict[str, Any]] = []  # the turn's own input (threads_context)
         self.open_items: dict[str, dict[str, Any]] = {}
         self.task: asyncio.Task[None] | None = None
@@ -89,9 +91,15 @@ class TurnRunner(TurnApi):
 
     # -- control ------------------------------------------------------------------
 
-    def steer(self, items: list[dict[str, Any]], client_id: str | None) -> None:
-        """Queue steer input; a model request in flight is abandoned for a new one."""
-        self.steer_inputs.append((items, client_id))
+    def steer(
+        self, items: list[dict[str, Any]], client_id: str | None, model_only: bool = False
+    ) -> None:
+        """Queue steer input; a model request in flight is abandoned for a new one.
+
+        ``model_only``: ``items`` are Responses API input items for the model,
+        not user input (no ``userMessage`` item).
+        """
+        self.steer_inputs.append((items, client_id, model_only))
         if self._request is not None and not self._request.done():
             self._steered = True
             self._request.cancel()
@@ -246,8 +254,11 @@ class TurnRunner(TurnApi):
         for _ in range(self.max_requests):
             await self._compact_if_needed()
             while self.steer_inputs:
-                items, client_id = self.steer_inputs.pop(0)
-                await self._user_message(items, client_id)
+                items, client_id, model_only = self.steer_inputs.pop(0)
+                if model_only:
+                    await self._model_items(items)
+                else:
+                    await self._user_message(items, client_id)
             self._steered = False
             body = request_body(
                 self.thread_id,

@@ -118,13 +118,26 @@ class ThreadsAccess:
             return None
         return {"loaded": False, "ephemeral": False, "active": False}
 
-    def steer(self, thread_id: str, user_input: list[dict[str, Any]]) -> bool:
-        """Add input to the running turn (as ``turn/steer``); False when none runs."""
+    def steer(
+        self,
+        thread_id: str,
+        user_input: list[dict[str, Any]] | None = None,
+        *,
+        model_items: list[dict[str, Any]] | None = None,
+    ) -> bool:
+        """Add input to the running turn (as ``turn/steer``); False when none runs.
+
+        ``user_input`` is ``turn/steer``-style input (a ``userMessage`` item);
+        ``model_items`` are Responses API input items only the model sees.
+        """
         self.require_loaded(thread_id)
         thread = self._plugin.service.hub.get(thread_id)
         if thread is None or thread.runner is None:
             return False
-        thread.runner.steer(list(user_input), None)
+        if user_input:
+            thread.runner.steer(list(user_input), None)
+        if model_items:
+            thread.runner.steer(list(model_items), None, model_only=True)
         return True
 
     async def run_in_turn(
