@@ -221,3 +221,29 @@ async def test_installed_skills_reach_the_model(serve, model_server, tmp_path):
         "Capabilities from the `alpha` plugin:\n- Its skills are listed with the prefix `alpha:`.\n"
         "- Its MCP servers: `alpha-mcp`.\n- Its apps: `Calendar`."
     )
+
+
+async def test_on_install_bundles_name_the_apps_to_connect(serve, tmp_path):
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    apps = {
+        "cal": {"id": "asdk_app_1", "name": "Calendar", "installUrl": "https://example.test/c"},
+        "mail": {"name": "Mail"},
+    }
+    make_bundle(repo / "plugins" / "delta", "delta", apps=apps)
+    market = make_marketplace(repo, "local-mkt", [{"name": "delta", "source": "./plugins/delta"}])
+    async with marketplace_server(serve, tmp_path, home=tmp_path / "home") as served:
+        answer = await served.client.request(
+            "plugin/install", {"marketplacePath": str(market), "pluginName": "delta"}
+        )
+    assert answer["authPolicy"] == "ON_INSTALL"
+    assert answer["appsNeedingAuth"] == [
+        {
+            "id": "asdk_app_1",
+            "name": "Calendar",
+            "description": None,
+            "installUrl": "https://example.test/c",
+            "category": None,
+        },
+        {"id": "mail", "name": "Mail", "description": None, "installUrl": None, "category": None},
+    ]

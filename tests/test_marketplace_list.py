@@ -281,3 +281,18 @@ async def test_read_refuses_a_bundle_without_manifest(serve, tmp_path):
             served.client, "plugin/read", {"marketplacePath": str(market), "pluginName": "empty"}
         )
     assert (error.code, error.message) == (-32600, "missing or invalid plugin.json")
+
+
+async def test_a_claude_plugin_marketplace_is_listed(serve, tmp_path):
+    repo = tmp_path / "claude-repo"
+    (repo / ".git").mkdir(parents=True)
+    make_bundle(repo / "plugins" / "omega", "omega", version="2.0.0")
+    path = make_marketplace(
+        repo, "claude-mkt", [{"name": "omega", "source": "./plugins/omega"}], claude=True
+    )
+    async with marketplace_server(serve, tmp_path) as served:
+        listing = await served.client.request("plugin/list", {"cwds": [str(repo)]})
+    found = [m for m in listing["marketplaces"] if m["name"] == "claude-mkt"]
+    assert len(found) == 1 and found[0]["path"] == str(path)
+    assert [p["id"] for p in found[0]["plugins"]] == ["omega@claude-mkt"]
+    assert found[0]["plugins"][0]["localVersion"] == "2.0.0"

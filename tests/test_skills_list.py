@@ -204,3 +204,18 @@ async def test_skills_changed_when_a_skill_file_appears_or_changes(serve, tmp_pa
         await client.next_notification("skills/changed", timeout=10)
         (entry,) = (await client.request("skills/list", {"cwds": [str(repo)]}))["data"]
         assert entry["skills"][0]["description"] == "edited"
+
+
+async def test_force_reload_reads_the_disk_again_at_once(serve, tmp_path):
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    skills = repo / ".agents" / "skills"
+    write_skill(skills, "first")
+    async with marketplace_server(serve, tmp_path, plugins=SKILLS) as served:
+        client = served.client
+        listed = await client.request("skills/list", {"cwds": [str(repo)]})
+        assert [s["name"] for s in listed["data"][0]["skills"]] == ["first"]
+        write_skill(skills, "second")
+        # Immediately, before any watch could report the new file.
+        fresh = await client.request("skills/list", {"cwds": [str(repo)], "forceReload": True})
+        assert sorted(s["name"] for s in fresh["data"][0]["skills"]) == ["first", "second"]
