@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .engine import TurnRunner
     from .tools import Call
 
-__all__ = ["after_tool", "before_tool", "last_agent_message", "screen_input", "stopping"]
+__all__ = ["after_tool", "before_tool", "screen_input", "stopping"]
 
 log = logging.getLogger("plugins.threads.lifecycle")
 
@@ -88,16 +88,7 @@ async def stopping(turn: TurnRunner) -> list[dict[str, Any]]:
     """Items that continue the turn instead of ending it (``threads_turn_stopping``)."""
     added: list[dict[str, Any]] = []
     for name, answer in await turn.kernel.plugins.acall(
-        "threads_turn_stopping", turn=turn, last_message=last_agent_message(turn)
+        "threads_turn_stopping", turn=turn, last_message=turn.last_agent_message
     ):
         added.extend(_items(name, "threads_turn_stopping", answer))
     return added
-
-
-def last_agent_message(turn: TurnRunner) -> str | None:
-    """The text of the turn's last completed agent message, if any."""
-    for item in reversed(turn.turn.items):
-        if item.get("type") == "agentMessage":
-            text = item.get("text")
-            return text if isinstance(text, str) else None
-    return None

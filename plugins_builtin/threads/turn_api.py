@@ -69,6 +69,15 @@ class TurnApi:
         return None if self.thread.ephemeral or not path else str(path)
 
     @property
+    def last_agent_message(self) -> str | None:
+        """The text of the turn's last completed ``agentMessage`` item, if any."""
+        for item in reversed(self.turn.items):
+            if item.get("type") == "agentMessage":
+                text = item.get("text")
+                return text if isinstance(text, str) and text else None
+        return None
+
+    @property
     def turn_number(self) -> int:
         """1 for the thread's first turn, 2 for the next... (turns replayed from disk count)."""
         for index, turn in enumerate(self.thread.state.turns):
