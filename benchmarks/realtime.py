@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import base64
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -45,7 +44,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import percentiles, pin_cpus, uvloop_available
+from _common import percentiles, pin_cpus, start_announced, uvloop_available
 
 from tests.support.realtime_backend import BackendConnection, RealtimeBackend
 from tests.support.realtime_client import KEY, KEY_VARIABLE, realtime_args
@@ -118,21 +117,8 @@ class Server:
         self.proc: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> Server:
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE, env=self.env,
-        )  # fmt: skip
-        if SERVER_CPU is not None:
-            os.sched_setaffinity(self.proc.pid, {SERVER_CPU})
-        assert self.proc.stderr is not None
-        while not self.url:
-            line = (await self.proc.stderr.readline()).decode()
-            if not line:
-                raise RuntimeError(f"{self.argv[:4]} exited before listening")
-            found = re.search(r"listening on (ws://\S+)", line)
-            if found:
-                self.url = found.group(1)
-        asyncio.get_running_loop().create_task(self.proc.stderr.read())  # keep it drained
+        pattern = r"listening on (ws://\S+)"
+        self.proc, self.url = await start_announced(self.argv, self.env, pattern, SERVER_CPU)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

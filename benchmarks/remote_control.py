@@ -23,17 +23,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import aiohttp
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import median_rows, percentiles, pin_cpus, uvloop_available
+from _common import echo_window, median_rows, pin_cpus, start_announced, uvloop_available
 
 ENROLLMENT_SECRET = "bench-enrollment-secret-0123456789"
 CLIENT_SECRET = "bench-client-secret-0123456789ab"
@@ -43,21 +41,8 @@ SERVER_CPU: int | None = None
 async def start(
     argv: list[str], env: dict[str, str], pattern: str
 ) -> tuple[asyncio.subprocess.Process, str]:
-    """Start ``argv`` and return it with the first match of ``pattern`` on its stderr."""
-    process = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env
-    )
-    if SERVER_CPU is not None:
-        os.sched_setaffinity(process.pid, {SERVER_CPU})
-    assert process.stderr is not None
-    while True:
-        line = (await process.stderr.readline()).decode()
-        if not line:
-            raise RuntimeError(f"{argv[:4]} exited before it was ready")
-        found = re.search(pattern, line)
-        if found:
-            asyncio.get_running_loop().create_task(process.stderr.read())  # keep it drained
-            return process, found.group(1)
+    """Start ``argv`` on the server CPU; the first match of ``pattern`` on its stderr."""
+    return await start_announced(argv, env, pattern, SERVER_CPU)
 
 
 async def handshake(ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -100,33 +85,7 @@ async def run(
     ws: aiohttp.ClientWebSocketResponse, total: int, window: int, payload: str
 ) -> tuple[float, float, float]:
     """``total`` echo requests with ``window`` in flight: (requests/s, p50 us, p99 us)."""
-    sent_at = [0.0] * (total + 1)
-    latencies: list[float] = []
-    next_id = 1
-
-    async def send_one() -> None:
-        nonlocal next_id
-        if next_id <= total:
-            sent_at[next_id] = time.perf_counter()
-            frame = orjson.dumps(
-                {"id": next_id, "method": "echo/echo", "params": {"message": payload}}
-            )
-            next_id += 1
-            await ws.send_frame(frame, aiohttp.WSMsgType.TEXT)
-
-    start_at = time.perf_counter()
-    for _ in range(window):
-        await send_one()
-    while len(latencies) < total:
-        message = await ws.receive()
-        if message.type is not aiohttp.WSMsgType.TEXT:
-            raise RuntimeError(f"connection ended: {message}")
-        answer = orjson.loads(message.data)
-        if "id" not in answer:
-            continue  # a notification
-        latencies.append(time.perf_counter() - sent_at[answer["id"]])
-        await send_one()
-    return (total / (time.perf_counter() - start_at), *percentiles(latencies))
+    return await echo_window(ws, total, window, {"message": payload})
 
 
 def report(label: str, direct: tuple[float, ...], relayed: tuple[float, ...]) -> None:

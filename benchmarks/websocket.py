@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sys
 import tempfile
 import time
@@ -35,7 +34,14 @@ import aiohttp
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import median_rows, percentiles, pin_cpus, uvloop_available
+from _common import (
+    echo_window,
+    median_rows,
+    percentiles,
+    pin_cpus,
+    start_announced,
+    uvloop_available,
+)
 
 BARE = r"""
 import sys, orjson
@@ -89,24 +95,8 @@ class Server:
         self.proc: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> Server:
-        self.url = ""
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            env=self.env,
-        )
-        if SERVER_CPU is not None:
-            os.sched_setaffinity(self.proc.pid, {SERVER_CPU})
-        assert self.proc.stderr is not None
-        while not self.url:
-            line = (await self.proc.stderr.readline()).decode()
-            if not line:
-                raise RuntimeError(f"{self.argv} exited before listening")
-            found = re.search(r"listening on (ws://\S+)", line)
-            if found:
-                self.url = found.group(1)
-        asyncio.get_running_loop().create_task(self.proc.stderr.read())  # keep it drained
+        pattern = r"listening on (ws://\S+)"
+        self.proc, self.url = await start_announced(self.argv, self.env, pattern, SERVER_CPU)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -127,30 +117,9 @@ async def one_connection(server: Server, total: int, window: int) -> tuple[float
     """``total`` requests with ``window`` in flight on one connection."""
     async with aiohttp.ClientSession() as session:
         ws = await server.open(session)
-        sent_at = [0.0] * (total + 1)
-        latencies: list[float] = []
-        next_id = 1
-
-        async def send_one() -> None:
-            nonlocal next_id
-            if next_id <= total:
-                sent_at[next_id] = time.perf_counter()
-                frame = orjson.dumps({"id": next_id, "method": "echo/echo", "params": PARAMS})
-                next_id += 1
-                await ws.send_frame(frame, aiohttp.WSMsgType.TEXT)
-
-        start = time.perf_counter()
-        for _ in range(window):
-            await send_one()
-        while len(latencies) < total:
-            msg = await ws.receive()
-            if msg.type is not aiohttp.WSMsgType.TEXT:
-                raise RuntimeError(f"connection ended after {len(latencies)} answers: {msg}")
-            latencies.append(time.perf_counter() - sent_at[orjson.loads(msg.data)["id"]])
-            await send_one()
-        elapsed = time.perf_counter() - start
+        result = await echo_window(ws, total, window, PARAMS)
         await ws.close()
-    return (total / elapsed, *percentiles(latencies))
+    return result
 
 
 async def many_connections(
