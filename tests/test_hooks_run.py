@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.support.model_server import text
+from tests.support.processes import live_processes
 from tests.support.tools import exec_call, output_of, tools_server
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
@@ -46,19 +46,6 @@ async def trust_all(client, cwd: str) -> None:
         "config/batchWrite",
         {"edits": [{"keyPath": "hooks.state", "value": state, "mergeStrategy": "upsert"}]},
     )
-
-
-def sleeping(marker: str) -> list[str]:
-    """Live processes whose command line holds ``marker``."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline:
-            found.append(pid)
-    return found
 
 
 def runs(notes, method: str) -> list[dict]:
@@ -143,7 +130,7 @@ async def test_post_tool_use_context_and_a_hook_that_times_out(serve, model_serv
     assert kinds.index("function_call_output") < len(kinds) - 1
     assert "remember the ledger" in developer_texts(last)
     await asyncio.sleep(0.2)
-    assert not sleeping("30.4242")  # the timed-out hook was killed and reaped
+    assert not live_processes("30.4242")  # the timed-out hook was killed and reaped
 
 
 async def test_user_prompt_submit_blocks_or_adds_context(serve, model_server, tmp_path):

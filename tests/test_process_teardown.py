@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import subprocess_env
+from tests.support.processes import live_processes
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
 
@@ -28,20 +29,7 @@ def new_marker() -> str:
 
 
 def running(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                argv = handle.read().split(b"\0")
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                state = handle.read().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != b"Z" and any(arg.endswith(marker.encode()) for arg in argv):
-            found.append(int(entry))
-    return found
+    return live_processes(marker)
 
 
 def children_of(pid: int) -> list[int]:

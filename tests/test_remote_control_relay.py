@@ -18,10 +18,10 @@ import aiohttp
 import pytest
 
 from kernel import RpcError
+from tests.support.processes import live_processes
 from tests.support.remote_relay import (
     CLIENT_SECRET,
     ENROLLMENT_SECRET,
-    live_processes,
     running_relay,
     server_args,
     server_env,

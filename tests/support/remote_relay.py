@@ -27,7 +27,6 @@ __all__ = [
     "CLIENT_SECRET",
     "ENROLLMENT_SECRET",
     "RelayProcess",
-    "live_processes",
     "overrides",
     "running_relay",
     "server_args",
@@ -172,21 +171,3 @@ async def wait_status(client: Client, status: str, timeout: float = 30.0) -> dic
             note = await client.next_notification("remoteControl/status/changed", timeout=timeout)
             if note.params["status"] == status:
                 return note.params
-
-
-def live_processes(marker: str) -> list[int]:
-    """Live (not zombie) processes whose command line ends with ``marker``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                argv = handle.read().split(b"\0")
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                state = handle.read().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != b"Z" and any(arg.endswith(marker.encode()) for arg in argv):
-            found.append(int(entry))
-    return found
