@@ -14,6 +14,7 @@ import aiohttp
 import orjson
 
 __all__ = [
+    "AnnouncedServer",
     "echo_window",
     "median_rows",
     "percentiles",
@@ -114,3 +115,27 @@ async def echo_window(
         latencies.append(time.perf_counter() - sent_at[answer["id"]])
         await send_one()
     return (total / (time.perf_counter() - start), *percentiles(latencies))
+
+
+class AnnouncedServer:
+    """A server subprocess and the ``ws://`` URL its stderr banner announced.
+
+    An async context manager: started (on ``cpu``) on enter, terminated and
+    reaped on exit.
+    """
+
+    pattern = r"listening on (ws://\S+)"
+
+    def __init__(self, argv: list[str], env: dict[str, str], cpu: int | None = None) -> None:
+        self.argv, self.env, self.cpu = argv, env, cpu
+        self.url = ""
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> Any:
+        self.proc, self.url = await start_announced(self.argv, self.env, self.pattern, self.cpu)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        await self.proc.wait()

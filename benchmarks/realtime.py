@@ -44,7 +44,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import percentiles, pin_cpus, start_announced, uvloop_available
+from _common import AnnouncedServer, percentiles, pin_cpus, uvloop_available
 
 from tests.support.realtime_backend import BackendConnection, RealtimeBackend
 from tests.support.realtime_client import KEY, KEY_VARIABLE, realtime_args
@@ -108,23 +108,12 @@ SERVER_CPU: int | None = None
 FRAME = base64.b64encode(bytes(960)).decode()  # 20 ms of 24 kHz mono PCM16 silence
 
 
-class Server:
+class Server(AnnouncedServer):
     """A server subprocess, the URL its banner announced, and the client's socket."""
 
     def __init__(self, argv: list[str], env: dict[str, str], kernel: bool) -> None:
-        self.argv, self.env, self.kernel = argv, env, kernel
-        self.url = ""
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def __aenter__(self) -> Server:
-        pattern = r"listening on (ws://\S+)"
-        self.proc, self.url = await start_announced(self.argv, self.env, pattern, SERVER_CPU)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        await self.proc.wait()
+        super().__init__(argv, env, SERVER_CPU)
+        self.kernel = kernel
 
 
 class Session:

@@ -35,11 +35,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (
+    AnnouncedServer,
     echo_window,
     median_rows,
     percentiles,
     pin_cpus,
-    start_announced,
     uvloop_available,
 )
 
@@ -86,23 +86,12 @@ PARAMS = {"message": "hello world"}
 SERVER_CPU: int | None = None
 
 
-class Server:
+class Server(AnnouncedServer):
     """A server subprocess and the URL its banner announced."""
 
     def __init__(self, argv: list[str], env: dict[str, str], handshake: bool) -> None:
-        self.argv, self.env, self.handshake = argv, env, handshake
-        self.url = ""
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def __aenter__(self) -> Server:
-        pattern = r"listening on (ws://\S+)"
-        self.proc, self.url = await start_announced(self.argv, self.env, pattern, SERVER_CPU)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        await self.proc.wait()
+        super().__init__(argv, env, SERVER_CPU)
+        self.handshake = handshake
 
     async def open(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
         ws = await session.ws_connect(self.url, max_msg_size=128 << 20)
