@@ -18,14 +18,14 @@ handed back to the caller to import after the answer.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from kernel import ConfigError, Kernel, atomic_write
+from kernel.tomledit import edit_document
 
 from .configs import config_from_settings, mcp_servers_from_sources, merge_missing
 from .detect import mcp_settings, read_toml
@@ -203,10 +203,13 @@ def _adder(addition: dict[str, Any]) -> Callable[[dict[str, Any]], list[str]]:
 def _merge_file(path: Path, incoming: dict[str, Any]) -> list[str]:
     """Add what ``path`` (a TOML file) lacks of ``incoming``; returns the keys added."""
     tree = read_toml(path)
+    before = copy.deepcopy(tree)
     added = merge_missing(tree, incoming)
     if added:
+        # Only the added keys are written: the file's comments and layout stay.
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, tomli_w.dumps(tree).encode("utf-8"), mode=0o600)
+        atomic_write(path, edit_document(text, before, tree).encode("utf-8"), mode=0o600)
     return added
 
 

@@ -28,7 +28,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import tomli_w
+import tomlkit
 
 from kernel import atomic_write
 
@@ -287,7 +287,7 @@ def _agent_toml(front: dict[str, Any], body: str) -> str:
     if sandbox is not None:
         document["sandbox_mode"] = sandbox
     document["developer_instructions"] = rewrite_terms(body.strip())
-    return tomli_w.dumps(document)
+    return tomlkit.dumps(document)
 
 
 def import_subagents(
