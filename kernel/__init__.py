@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from ._version import __version__
 from .auth import AuthResult
-from .config import PluginConfig
 from .connection import Connection
 from .context import RequestContext
 from .errors import (
@@ -23,6 +22,7 @@ from .errors import (
 )
 from .files import atomic_write
 from .hookspecs import hookimpl, hookspec, may_be_async
+from .plugin_config import PluginConfig
 from .rpc.declare import (
     Notification,
     ServerRequest,

@@ -32,13 +32,16 @@ import copy
 import logging
 import os
 import tomllib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 
 from .files import atomic_write
+
+if TYPE_CHECKING:
+    from .plugin_config import PluginConfig
 from .rpc.converter import StructureError, WireConverter
 from .settings import PLUGIN_SECTION, KernelSettings
 from .tomledit import TomlEditError, changed_paths, edit_document, version_of
@@ -49,7 +52,6 @@ __all__ = [
     "ConfigVersionConflict",
     "KernelSettings",
     "Layer",
-    "PluginConfig",
     "UserWrite",
     "parse_override",
     "resolve_home",
@@ -298,6 +300,21 @@ class Config:
             ),
         ]
 
+    def layer_tree(self, name: str) -> Mapping[str, Any]:
+        """One layer's values (``system``, ``user``, ``sessionFlags``, ``managed``), not copied.
+
+        For readers on a hot path (hook discovery runs per turn): the mapping
+        is this view's own and must not be changed; :meth:`layers` hands out
+        copies with versions.
+        """
+        trees = {
+            SYSTEM: self._system,
+            USER: self._user,
+            SESSION_FLAGS: self._cli,
+            MANAGED: self._managed,
+        }
+        return trees[name]
+
     def layer_of(self, key: str) -> str | None:
         """The name of the highest layer that sets dotted ``key`` (or a key inside it), if any."""
         parts = key.split(".")
@@ -371,6 +388,8 @@ class Config:
 
     def plugin(self, name: str) -> PluginConfig:
         """The view of ``[kernel_plugins.<name>]`` handed to that plugin."""
+        from .plugin_config import PluginConfig
+
         return PluginConfig(self, name)
 
     # -- writing the user layer -------------------------------------------
@@ -427,24 +446,31 @@ class Config:
                     raise ConfigError(f"{self.user_path}: {exc}") from None
                 data = text.encode("utf-8")
                 atomic_write(target, data)
-        merged_before = self._merged
-        self._user = user
-        self._user_bytes = data
-        self._merge()
-        changed = tuple(changed_paths(merged_before, self._merged))
+            # Adopted under the lock: two writers never leave the older view behind.
+            changed = self._adopt(candidate, data)
         return UserWrite(result, version_of(data), changed)
 
-    def reload_user(self) -> tuple[str, ...]:
+    def reload_user(self, validate: Callable[[Config], None] | None = None) -> tuple[str, ...]:
         """Re-read config.toml from disk (edited by hand); returns the changed paths.
 
-        Blocking. A file that is not valid TOML raises :class:`ConfigError`
-        and leaves this view as it was.
+        Blocking. A file that is not valid TOML, or that ``validate`` refuses,
+        raises :class:`ConfigError` and leaves this view as it was; what is
+        adopted is exactly what was validated.
         """
-        data = _read_bytes(self.user_path)
-        user = _parse_toml(self.user_path, data)
+        with _locked(self.lock_path):
+            data = _read_bytes(self.user_path)
+            candidate = copy.copy(self)
+            candidate._user = _parse_toml(self.user_path, data)
+            candidate._merge()
+            if validate is not None:
+                validate(candidate)
+            return self._adopt(candidate, data)
+
+    def _adopt(self, candidate: Config, data: bytes) -> tuple[str, ...]:
+        """Take ``candidate``'s user layer (and its merge) as this view's; the changed paths."""
         merged_before = self._merged
-        self._user, self._user_bytes = user, data
-        self._merge()
+        self._user, self._user_bytes = candidate._user, data
+        self._merged, self._origins = candidate._merged, candidate._origins
         return tuple(changed_paths(merged_before, self._merged))
 
     def set_user_value(
@@ -467,26 +493,3 @@ class Config:
             return True
 
         return self.update_user(remove)
-
-
-class PluginConfig:
-    """One plugin's ``[kernel_plugins.<name>]`` section (``enabled`` left out)."""
-
-    def __init__(self, config: Config, name: str) -> None:
-        self.name = name
-        self.key = f"{PLUGIN_SECTION}.{name}"
-        self._config = config
-        self.values = config.section(self.key)
-        self.values.pop("enabled", None)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value at ``key`` inside this section."""
-        return self._config.get(f"{self.key}.{key}", default)
-
-    def error(self, key: str, problem: str) -> ConfigError:
-        """A :class:`ConfigError` naming ``kernel_plugins.<name>.<key>`` and its layer."""
-        return self._config.error(f"{self.key}.{key}", problem)
-
-    def structure(self, cls: type[T]) -> T:
-        """This section as ``cls`` (snake_case keys, unknown keys rejected)."""
-        return self._config.structure(self.key, cls, ignore=("enabled",))

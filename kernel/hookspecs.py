@@ -40,10 +40,10 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .auth import AuthResult
-    from .config import PluginConfig
     from .connection import Connection
     from .handshake import InitializeParams
     from .outbound import OutboundRequest
+    from .plugin_config import PluginConfig
     from .rpc.registry import Registrar
     from .runtime import Kernel
 

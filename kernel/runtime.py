@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -188,18 +187,16 @@ class Kernel:
         return written
 
     async def reload_config(self) -> tuple[str, ...]:
-        """Re-read config.toml from disk and tell the plugins what changed."""
-        candidate = await self.blocking.run(self, self._reread_user, timeout=30)
-        if candidate:
-            await self.config_changed(candidate)
-        return candidate
+        """Re-read config.toml from disk and tell the plugins what changed.
 
-    def _reread_user(self) -> tuple[str, ...]:
-        # Validate a copy first: a bad hand edit must not reach the plugins.
-        probe = copy.copy(self.config)
-        probe.reload_user()
-        self.catalog.validate(probe)
-        return self.config.reload_user()
+        A file that does not validate raises :class:`ConfigError` and changes nothing.
+        """
+        changed = await self.blocking.run(
+            self, self.config.reload_user, self.catalog.validate, timeout=30
+        )
+        if changed:
+            await self.config_changed(changed)
+        return changed
 
     async def config_changed(self, changed: Sequence[str]) -> None:
         """Run ``kernel_config_changed`` on every active plugin, one at a time."""

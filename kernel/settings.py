@@ -230,8 +230,8 @@ class SettingsCatalog:
             self._load(config, part)
         return self._unread(config)
 
-    def check_key(self, config: Config, key: str) -> None:
-        """Refuse ``key`` unless something reads it, and its part unless it validates."""
+    def check_key(self, config: Config, key: str, validate: bool = True) -> None:
+        """Refuse ``key`` unless something reads it; with ``validate``, any part that fails."""
         parts = key.split(".")
         if parts[0] == PLUGIN_SECTION:
             if len(parts) < 2 or parts[1] not in self.plugins:
@@ -242,7 +242,8 @@ class SettingsCatalog:
                 return
         elif self.part(key) is None:
             raise config.error(key, "no installed plugin reads this key")
-        self.validate(config)
+        if validate:
+            self.validate(config)
 
     def _unread(self, config: Config) -> list[str]:
         warnings = []
