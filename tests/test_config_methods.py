@@ -298,3 +298,85 @@ async def test_feature_flags_list_and_enable(serve, tmp_path):
             client, "experimentalFeature/enablement/set", {"enablement": {"warp_drive": True}}
         )
         assert "unknown feature: warp_drive" in error.message
+
+
+async def test_writes_leave_other_empty_tables_and_hand_edits_keep_versions_usable(
+    serve, tmp_path, _no_system_layer
+):
+    home = tmp_path / "home"
+    home.mkdir()
+    path = home / "config.toml"
+    path.write_text("# defaults on purpose\n[sandbox_workspace_write]\n\n[tui]\nx = 1\n")
+    system = _no_system_layer
+    system.mkdir()
+    (system / "config.toml").write_text('[tui]\nnotices = ["a", "b", "c"]\nbox = {deep = 1}\n')
+    async with serve(plugins=["config", "threads"], home=home) as served:
+        client = served.client
+        await client.initialize()
+        await client.request(
+            "config/value/write", {"keyPath": "tui.x", "value": None, "mergeStrategy": "replace"}
+        )
+        # The emptied [tui] went away; the user's own empty table stayed.
+        assert tomllib.loads(path.read_text()) == {"sandbox_workspace_write": {}}
+        await client.request(
+            "config/value/write",
+            {"keyPath": "tui", "value": {"notices": ["d"], "box": 2}, "mergeStrategy": "upsert"},
+        )
+        origins = (await client.request("config/read", {}))["origins"]
+        assert [k for k in origins if k.startswith("tui.")] == ["tui.notices.0", "tui.box"]
+        # A hand edit: config/read shows it, and its version is the one to name.
+        path.write_text('model = "by-hand"\n' + path.read_text())
+        read = await client.request("config/read", {"includeLayers": True})
+        assert read["config"]["model"] == "by-hand"
+        user = next(layer for layer in read["layers"] if layer["name"]["type"] == "user")
+        assert user["version"] == version(path)
+        answer = await client.request(
+            "config/value/write",
+            {
+                "keyPath": "model",
+                "value": "next",
+                "mergeStrategy": "replace",
+                "expectedVersion": user["version"],
+            },
+        )
+        assert answer["status"] == "ok"
+
+
+async def test_a_declared_flag_is_writable_without_the_plugin_owning_the_features_table(
+    serve, tmp_path
+):
+    home = tmp_path / "home"
+    home.mkdir()
+    async with serve(plugins=["config", "threads"], home=home) as served:
+        client = served.client
+        await client.initialize()
+        flags = {f["name"] for f in (await client.request("experimentalFeature/list"))["data"]}
+        assert flags == {"guardian_approval"}  # declared by threads; agent_tools is not loaded
+        answer = await client.request(
+            "experimentalFeature/enablement/set", {"enablement": {"guardian_approval": True}}
+        )
+        assert answer == {"enablement": {"guardian_approval": True}}
+    assert tomllib.loads((home / "config.toml").read_text()) == {
+        "features": {"guardian_approval": True}
+    }
+
+
+async def test_a_written_reviewer_reaches_new_threads(serve, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    async with serve(plugins=PLUGINS, home=home) as served:
+        client = served.client
+        await client.initialize(experimental=True)
+        first = await client.request("thread/start", {"cwd": str(tmp_path)})
+        assert first["approvalsReviewer"] == "user"
+        await client.request(
+            "experimentalFeature/enablement/set", {"enablement": {"guardian_approval": True}}
+        )
+        legacy = await client.request("thread/start", {"cwd": str(tmp_path)})
+        assert legacy["approvalsReviewer"] == "auto_review"
+        await client.request(
+            "config/value/write",
+            {"keyPath": "approvals_reviewer", "value": "user", "mergeStrategy": "replace"},
+        )
+        chosen = await client.request("thread/start", {"cwd": str(tmp_path)})
+        assert chosen["approvalsReviewer"] == "user"

@@ -21,7 +21,7 @@ reference's: ``configValidationError``, ``configVersionConflict``,
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -119,7 +119,8 @@ def apply_edits(tree: dict[str, Any], edits: Sequence[Edit]) -> None:
             parent = child
         else:
             _set(parent, edit.parts[-1], edit.value, edit.merge)
-    _prune_empty(tree)
+            if edit.value is None:
+                _prune_emptied(tree, edit.parts[:-1])
 
 
 def _set(parent: dict[str, Any], key: str, value: Any, merge: str) -> None:
@@ -139,20 +140,37 @@ def _upsert(target: dict[str, Any], value: Mapping[str, Any]) -> None:
             target[key] = copy.deepcopy(item)
 
 
-def _prune_empty(tree: dict[str, Any]) -> None:
-    # Tables emptied by deletes leave no "[x]" header behind.
-    for key in [k for k, v in tree.items() if isinstance(v, dict)]:
-        _prune_empty(tree[key])
-        if not tree[key]:
-            del tree[key]
+def _prune_emptied(tree: dict[str, Any], parents: Sequence[str]) -> None:
+    """Remove the tables a delete left empty along ``parents`` (deepest first).
+
+    Only those: an empty table the user wrote elsewhere stays as written.
+    """
+    for depth in range(len(parents), 0, -1):
+        node: Any = tree
+        for part in parents[: depth - 1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or node.get(parents[depth - 1]) != {}:
+            return
+        del node[parents[depth - 1]]
 
 
-def check_keys(catalog: SettingsCatalog, candidate: Config, edits: Sequence[Edit]) -> None:
-    """Refuse keys nothing reads and values their owner's type refuses."""
+def check_keys(
+    catalog: SettingsCatalog,
+    candidate: Config,
+    edits: Sequence[Edit],
+    features: Collection[str] = (),
+) -> None:
+    """Refuse keys nothing reads and values their owner's type refuses.
+
+    ``features`` are the ``[features]`` flags plugins declared (through
+    ``config_features``): ``features.<flag>`` is known even when no loaded
+    plugin declares the ``features`` table itself.
+    """
     for edit in edits:
+        known_flag = len(edit.parts) == 2 and edit.parts[0] == "features"
         try:
-            if edit.value is not None:
-                catalog.check_key(candidate, edit.key)
+            if edit.value is not None and not (known_flag and edit.parts[1] in features):
+                catalog.check_key(candidate, edit.key, validate=False)
         except ConfigError as exc:
             raise write_error(VALIDATION, f"Invalid configuration: {_plain(exc)}") from None
     try:

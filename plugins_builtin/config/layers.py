@@ -16,7 +16,7 @@ configuration therefore leaves the constraints out.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from kernel.config import MANAGED, SESSION_FLAGS, SYSTEM, USER, Config, Layer
@@ -83,8 +83,6 @@ KNOWN_KEYS = (
 )
 """The protocol's ``Config`` members: present (null when unset) in every ``config/read``."""
 
-_ORDER = (SYSTEM, USER, SESSION_FLAGS, MANAGED)
-
 
 def layer_source(config: Config, layer: Layer) -> dict[str, Any]:
     """The ``ConfigLayerSource`` of one layer."""
@@ -116,7 +114,7 @@ def _merge_into(target: dict[str, Any], tree: Mapping[str, Any]) -> None:
             target[key] = copy.deepcopy(value)
 
 
-def effective(config: Config, experimental: bool) -> dict[str, Any]:
+def effective(layers: Sequence[Layer], experimental: bool) -> dict[str, Any]:
     """The configuration as the server applies it, with every protocol key present.
 
     ``approvals_reviewer`` is an experimental field of the protocol: it is
@@ -124,7 +122,7 @@ def effective(config: Config, experimental: bool) -> dict[str, Any]:
     ``guardian_subagent`` reads as ``auto_review``.
     """
     merged: dict[str, Any] = {}
-    for layer in config.layers():
+    for layer in layers:
         _merge_into(merged, _values(layer))
     for key in KNOWN_KEYS:
         merged.setdefault(key, None)
@@ -136,42 +134,50 @@ def effective(config: Config, experimental: bool) -> dict[str, Any]:
     return merged
 
 
-def _leaves(value: Any, prefix: str) -> Iterator[str]:
+def _leaves(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     if isinstance(value, Mapping) and value:
         for key, child in value.items():
-            yield from _leaves(child, f"{prefix}.{key}" if prefix else str(key))
+            yield from _leaves(child, (*prefix, key))
     elif isinstance(value, list) and value:
         for index, child in enumerate(value):
-            yield from _leaves(child, f"{prefix}.{index}")
+            yield from _leaves(child, (*prefix, index))
     else:
         yield prefix
 
 
-def origins(config: Config, experimental: bool) -> dict[str, Any]:
+def _holds(tree: Any, parts: tuple[Any, ...]) -> bool:
+    for part in parts:
+        if isinstance(part, int) and isinstance(tree, list) and part < len(tree):
+            tree = tree[part]
+        elif isinstance(tree, Mapping) and part in tree:
+            tree = tree[part]
+        else:
+            return False
+    return True
+
+
+def origins(config: Config, layers: Sequence[Layer], experimental: bool) -> dict[str, Any]:
     """Which layer each leaf of the effective configuration comes from (dotted, arrays indexed).
 
-    A higher layer that sets a table replaces the origins of the leaves it
-    sets; leaves only a lower layer sets keep theirs.
+    The origin of a leaf is the highest layer that holds it: a table merges
+    the layers key by key, a list or a scalar is one layer's whole value.
     """
+    effective_values: dict[str, Any] = {}
+    for layer in layers:
+        _merge_into(effective_values, _values(layer))
+    highest_first = [(layer, _values(layer)) for layer in reversed(layers)]
     found: dict[str, Any] = {}
-    for layer in sorted(config.layers(), key=lambda item: _ORDER.index(item.name)):
-        values = _values(layer)
-        if not values:
+    for parts in _leaves(effective_values):
+        if not parts or (not experimental and parts[0] == "approvals_reviewer"):
             continue
-        meta = layer_metadata(config, layer)
-        for key, value in values.items():
-            if isinstance(value, list):  # a list replaces the lower layer's list entirely
-                for stale in [k for k in found if k == key or k.startswith(f"{key}.")]:
-                    del found[stale]
-            for path in _leaves(value, key):
-                found[path] = meta
-    if not experimental:
-        for key in [k for k in found if k.split(".", 1)[0] == "approvals_reviewer"]:
-            del found[key]
+        for layer, values in highest_first:
+            if _holds(values, parts):
+                found[".".join(str(p) for p in parts)] = layer_metadata(config, layer)
+                break
     return found
 
 
-def wire_layers(config: Config) -> list[dict[str, Any]]:
+def wire_layers(config: Config, layers: Sequence[Layer]) -> list[dict[str, Any]]:
     """``ConfigLayer`` entries, highest precedence first.
 
     The system and user layers are always listed (empty when their file is
@@ -179,7 +185,7 @@ def wire_layers(config: Config) -> list[dict[str, Any]]:
     layer only when they exist.
     """
     wire = []
-    for layer in reversed(config.layers()):
+    for layer in reversed(layers):
         if layer.name == SESSION_FLAGS and not layer.tree:
             continue
         if layer.name == MANAGED and not (layer.path is not None and layer.path.exists()):

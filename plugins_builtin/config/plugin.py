@@ -127,15 +127,27 @@ class ConfigPlugin:
 
     @method("config/read")
     async def read(self, params: ConfigReadParams, ctx: RequestContext) -> dict[str, Any]:
-        """The effective configuration, where each value comes from, and (optionally) the layers."""
-        config = ctx.kernel.config
+        """The effective configuration, where each value comes from, and (optionally) the layers.
+
+        config.toml is read again first, so a hand edit shows (and its
+        version is the one a write with ``expectedVersion`` must name); a
+        hand edit that does not validate is logged and the values in use are
+        shown.
+        """
+        kernel = ctx.kernel
+        try:
+            await kernel.reload_config()
+        except ConfigError as exc:
+            log.warning("config.toml changed on disk but cannot be used: %s", exc)
+        config = kernel.config
+        layers = config.layers()
         experimental = ctx.connection.experimental
         result: dict[str, Any] = {
-            "config": effective(config, experimental),
-            "origins": origins(config, experimental),
+            "config": effective(layers, experimental),
+            "origins": origins(config, layers, experimental),
         }
         if params.include_layers:
-            result["layers"] = wire_layers(config)
+            result["layers"] = wire_layers(config, layers)
         return result
 
     @method("configRequirements/read")
@@ -210,8 +222,12 @@ class ConfigPlugin:
             except ConfigError as exc:
                 raise write_error(VALIDATION, f"Invalid configuration: {exc}") from None
 
+        flags: set[str] = set()
+        if any(edit.parts[0] == "features" for edit in edits):
+            flags = set(await known_features(kernel))
+
         def validate(candidate: Any) -> None:
-            check_keys(kernel.catalog, candidate, edits)
+            check_keys(kernel.catalog, candidate, edits, flags)
             check_requirements(candidate, edits)
 
         try:

@@ -193,8 +193,8 @@ class _Collector:
             )
 
 
-def _layer(config: Config, name: str) -> dict[str, Any]:
-    return next(layer.tree for layer in config.layers() if layer.name == name)
+def _layer(config: Config, name: str) -> Mapping[str, Any]:
+    return config.layer_tree(name)
 
 
 def _toml_hooks(tree: Mapping[str, Any]) -> Any:
