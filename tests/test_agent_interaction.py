@@ -216,3 +216,23 @@ async def test_shell_command_runs_as_its_own_turn_and_reaches_the_model(
     history = json.dumps(model_server.requests[0].body["input"])
     assert "<user_shell_command>\\n<command>\\necho hi; echo err >&2; touch made; exit 3" in history
     assert "Exit code: 3\\nDuration: " in history and "Output:\\nhi\\nerr\\n\\n</result>" in history
+
+
+async def test_a_shell_command_turn_refuses_steer_input(serve, model_server, tmp_path):
+    async with tools_server(serve, model_server) as agent:
+        client = agent.client
+        thread_id = (await agent.start(cwd=str(tmp_path)))["thread"]["id"]
+        await client.request("thread/shellCommand", {"threadId": thread_id, "command": "sleep 1"})
+        started = await agent.until("turn/started")
+        turn_id = started[-1].params["turn"]["id"]
+        error = await fails(
+            client,
+            "turn/steer",
+            {
+                "threadId": thread_id,
+                "expectedTurnId": turn_id,
+                "input": [{"type": "text", "text": "x"}],
+            },
+        )
+        assert error.code == -32600 and "takes no input" in error.message  # never silently lost
+        await agent.until("turn/completed")

@@ -8,7 +8,15 @@ import json
 from plugins_builtin.threads.compaction import SUMMARY_PREFIX, SUMMARY_REQUEST
 from tests.support.agent import agent_server, methods
 from tests.support.calls import fails
-from tests.support.model_server import function_call, message_steps, sleep, stream, text, usage
+from tests.support.model_server import (
+    function_call,
+    http_error,
+    message_steps,
+    sleep,
+    stream,
+    text,
+    usage,
+)
 
 
 def texts(request) -> list[str]:
@@ -165,3 +173,25 @@ async def test_the_window_from_model_metadata_triggers_compaction(serve, model_s
     assert "thread/compacted" in methods(notes)
     assert is_summary_request(model_server.requests[1])
     assert [r.path for r in model_server.other_requests] == ["/v1/models"]  # asked once
+
+
+async def test_a_fork_whose_summary_fails_warns_once_and_goes_on(serve, model_server):
+    model_server.responses.extend(
+        [text("a1"), http_error(400, {"error": {"message": "no such model"}}), text("b1")]
+    )
+    model_server.responses.append(text("b2"))
+    async with agent_server(serve, model_server) as agent:
+        client = agent.client
+        source = (await agent.start(model="model-a"))["thread"]["id"]
+        await agent.turn(source, "first")
+        fork = await client.request("thread/fork", {"threadId": source, "model": "model-b"})
+        fork_id = fork["thread"]["id"]
+        _, notes = await agent.turn(fork_id, "on the fork")
+        warning = next(n for n in notes if n.method == "warning")
+        assert "could not be summarized with model `model-a`" in warning.params["message"]
+        assert notes[-1].params["turn"]["status"] == "completed"
+        _, notes = await agent.turn(fork_id, "again")  # no second attempt
+        assert "item/started[contextCompaction]" not in methods(notes)
+    answer, again = model_server.requests[2], model_server.requests[3]
+    assert answer.body["model"] == "model-b" and "a1" in texts(answer)
+    assert not is_summary_request(again)

@@ -78,6 +78,7 @@ class TurnRunner(TurnApi):
         self.context_window: int | None = None
         self.compact_limit: int | None = None
         self.compacting = False  # a thread/compact/start turn
+        self.reads_input = True  # False for a run_body turn (compaction, shell command)
         # (items, client message id, model-only): model-only items join the
         # history without a userMessage item (a family steering the turn).
         self.steer_inputs: list[tuple[list[dict[str, Any]], str | None, bool]] = []
@@ -93,16 +94,21 @@ class TurnRunner(TurnApi):
 
     def steer(
         self, items: list[dict[str, Any]], client_id: str | None, model_only: bool = False
-    ) -> None:
+    ) -> bool:
         """Queue steer input; a model request in flight is abandoned for a new one.
 
         ``model_only``: ``items`` are Responses API input items for the model,
-        not user input (no ``userMessage`` item).
+        not user input (no ``userMessage`` item). Returns False (nothing
+        queued) for a turn that takes no input: a compaction or a user shell
+        command runs a body instead of model requests.
         """
+        if not self.reads_input:
+            return False
         self.steer_inputs.append((items, client_id, model_only))
         if self._request is not None and not self._request.done():
             self._steered = True
             self._request.cancel()
+        return True
 
     def interrupt(self) -> None:
         """End the turn as ``interrupted`` (its result is answered first)."""
@@ -144,6 +150,7 @@ class TurnRunner(TurnApi):
         ``thread/shellCommand`` runs this way: its items belong to a turn of
         their own, with the usual status and turn notifications around them.
         """
+        self.reads_input = False
         await self._run(lambda: body(self))
 
     async def _run(self, body: Any) -> None:
@@ -313,7 +320,19 @@ class TurnRunner(TurnApi):
         """Compact before a request: a fork's pending switch, or a nearly full window."""
         state = self.thread.state
         if state.compact_with_model:
-            await compact(self, state.compact_with_model)
+            model = state.compact_with_model
+            try:
+                await compact(self, model)
+            except TurnFailed as failure:
+                # Not retried before every later turn: the new model gets the history as is.
+                state.compact_with_model = None
+                await self.persist([{"type": "compact_pending", "model": None}])
+                reason = failure.error.get("message", "the summary request failed")
+                message = (
+                    f"The history could not be summarized with model `{model}` ({reason}); "
+                    "the thread's model gets it as it is."
+                )
+                await self.notify("warning", {"threadId": self.thread_id, "message": message})
         elif self.compact_limit and state.last_request_tokens >= self.compact_limit:
             await compact(self)
 

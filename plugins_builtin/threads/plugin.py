@@ -116,9 +116,9 @@ class ThreadsPlugin(ThreadMethods, TurnMethods):
     @hookimpl
     def kernel_config_changed(self, kernel: Kernel, changed: Sequence[str]) -> None:
         """New threads and turns take the new defaults (``model``, ``approval_policy``...)."""
-        keys = ThreadConfig.keys()
+        keys = {*ThreadConfig.keys(), "features"}  # features.guardian_approval: the reviewer
         if any(path.split(".", 1)[0] in keys for path in changed):
-            self.service.config = self._thread_config(kernel)
+            self.service.configure(self._thread_config(kernel))
 
     @hookimpl
     def kernel_configure(self, kernel: Kernel, settings: ThreadsSettings) -> None:

@@ -87,11 +87,8 @@ class ThreadsAccess:
         plugin = self._plugin
         thread = plugin.service.hub.get(thread_id)
         assert thread is not None
-        if thread.runner is not None:
-            raise invalid_request(
-                f"thread {thread_id} already has an active turn {thread.runner.turn_id}",
-                "threadId",
-            )
+        if thread.active:  # running, or turns queued behind a compaction
+            raise invalid_request(f"thread {thread_id} already has an active turn", "threadId")
         runner = await plugin.begin_turn(thread, connection)
         running = runner.run(list(user_input or []), None, model_items)
         runner.task = asyncio.get_running_loop().create_task(
@@ -125,7 +122,9 @@ class ThreadsAccess:
         *,
         model_items: list[dict[str, Any]] | None = None,
     ) -> bool:
-        """Add input to the running turn (as ``turn/steer``); False when none runs.
+        """Add input to the running turn (as ``turn/steer``); False when none takes input.
+
+        A compaction or a user shell command takes no input: False then too.
 
         ``user_input`` is ``turn/steer``-style input (a ``userMessage`` item);
         ``model_items`` are Responses API input items only the model sees.
@@ -134,11 +133,12 @@ class ThreadsAccess:
         thread = self._plugin.service.hub.get(thread_id)
         if thread is None or thread.runner is None:
             return False
+        taken = True
         if user_input:
-            thread.runner.steer(list(user_input), None)
-        if model_items:
-            thread.runner.steer(list(model_items), None, model_only=True)
-        return True
+            taken = thread.runner.steer(list(user_input), None)
+        if model_items and taken:
+            taken = thread.runner.steer(list(model_items), None, model_only=True)
+        return taken
 
     async def run_in_turn(
         self, thread_id: str, connection: Connection | None, body: TurnBody

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from kernel import RpcError, __version__
+from kernel.config import MANAGED, SESSION_FLAGS, SYSTEM, USER
 
 from .checks import (
     REASONING_SUMMARIES,
@@ -80,20 +81,18 @@ def _default_reviewer(config: Any, configured: str | None) -> str:
     ``approvals_reviewer``, else ``user``; the older switch
     ``features.guardian_approval = true`` means ``auto_review`` in the
     config layer that sets it, unless that layer or a later one also sets
-    ``approvals_reviewer`` (layers: config.toml, ``-c``, requirements.toml).
+    ``approvals_reviewer`` (layers, lowest first: system config.toml, the
+    user's config.toml, ``-c``, requirements.toml).
     """
     features = config.get("features")
     if isinstance(features, dict) and features.get("guardian_approval") is True:
-        legacy = _layer_rank(config.origin("features.guardian_approval"))
-        if configured is None or legacy > _layer_rank(config.origin("approvals_reviewer")):
+        legacy = _LAYERS.index(config.layer_of("features.guardian_approval"))
+        if configured is None or legacy > _LAYERS.index(config.layer_of("approvals_reviewer")):
             return "auto_review"
     return _reviewer(configured) or "user"
 
 
-def _layer_rank(origin: str) -> int:
-    if origin.endswith("(managed)"):
-        return 2
-    return 1 if origin == "-c override" else 0
+_LAYERS = (None, SYSTEM, USER, SESSION_FLAGS, MANAGED)  # None: no layer sets the key
 
 
 class ThreadService:
@@ -107,6 +106,11 @@ class ThreadService:
         self.default_reviewer = _default_reviewer(kernel.config, config.approvals_reviewer)
         # Replayed history of unloaded threads, by thread id: (store version, state).
         self._history: OrderedDict[str, tuple[str, ThreadState]] = OrderedDict()
+
+    def configure(self, config: ThreadConfig) -> None:
+        """Take new defaults from config.toml (new threads and turns use them)."""
+        self.config = config
+        self.default_reviewer = _default_reviewer(self.kernel.config, config.approvals_reviewer)
 
     # -- settings -------------------------------------------------------------------
 

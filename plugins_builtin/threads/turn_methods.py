@@ -79,6 +79,11 @@ class TurnMethods:
         settings = self._turn_settings(thread, params)
         if settings.model_provider != thread.state.settings.model_provider:
             await self.service.check_provider(settings.model_provider)
+            runner = thread.runner  # a turn may have started while the provider was checked
+            if runner is not None and not runner.compacting:
+                raise invalid_request(
+                    f"thread {thread.id} already has an active turn {runner.turn_id}", "threadId"
+                )
         turn_id = str(uuid.uuid4())
         if runner is not None or thread.queued_turns:
             # A compaction runs: this turn starts when it (and earlier queued turns) end.
@@ -132,7 +137,7 @@ class TurnMethods:
     ) -> dict[str, Any]:
         """Compact the thread's history now, as a turn of its own (docs/threads.md)."""
         thread = await self._loaded(params.thread_id)
-        if thread.active or thread.queued_turns:
+        if thread.active:
             raise invalid_request(
                 f"thread {thread.id} has an active turn; compact it once the turn has ended",
                 "threadId",
@@ -152,7 +157,16 @@ class TurnMethods:
         output_schema: Any = None,
         turn_id: str | None = None,
     ) -> TurnRunner:
-        """A new turn of ``thread``, recorded and made its running turn (not started yet)."""
+        """A new turn of ``thread``, recorded and made its running turn (not started yet).
+
+        The one gate every way of starting a turn goes through: a thread with
+        a running turn is refused here, before anything is awaited.
+        """
+        if thread.runner is not None:
+            raise invalid_request(
+                f"thread {thread.id} already has an active turn {thread.runner.turn_id}",
+                "threadId",
+            )
         turn = TurnState(id=turn_id or str(uuid.uuid4()), root_turn_id=root_turn_id)
         turn.started_at = now_s()
         thread.state.turns.append(turn)
@@ -185,8 +199,9 @@ class TurnMethods:
         try:
             await running
         finally:
-            if thread.queued_turns and thread.runner is None:
-                # Input that arrived during a compaction: the next turn, in order.
+            while thread.queued_turns and thread.runner is None:
+                # Input that arrived during a compaction: the next turn, in order. One
+                # that cannot start is logged and the one after it is started instead.
                 start = thread.queued_turns.pop(0)
                 try:
                     await start()
@@ -212,7 +227,12 @@ class TurnMethods:
                 "expectedTurnId",
             )
         check_input(params.input)
-        runner.steer(list(params.input), params.client_user_message_id)
+        if not runner.steer(list(params.input), params.client_user_message_id):
+            raise invalid_request(
+                f"turn {runner.turn_id} runs a shell command and takes no input; send it with "
+                "turn/start once the turn has ended",
+                "threadId",
+            )
         return {"turnId": runner.turn_id}
 
     @method("turn/interrupt")
