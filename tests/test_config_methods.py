@@ -380,3 +380,32 @@ async def test_a_written_reviewer_reaches_new_threads(serve, tmp_path):
         )
         chosen = await client.request("thread/start", {"cwd": str(tmp_path)})
         assert chosen["approvalsReviewer"] == "user"
+
+
+async def test_a_provider_edit_reaches_model_list_at_once(serve, tmp_path, model_server):
+    from tests.support.model_server import ModelServer
+
+    home = tmp_path / "home"
+    home.mkdir()
+    model_server.models = ["old-one"]
+    (home / "config.toml").write_text(
+        'model_provider = "mock"\n[model_providers.mock]\n'
+        f'name = "mock"\nbase_url = "{model_server.base_url}"\n'
+    )
+    async with ModelServer() as other, serve(plugins=PLUGINS, home=home) as served:
+        other.models = ["new-one"]
+        client = served.client
+        await client.initialize()
+        listed = await client.request("model/list", {})
+        assert "old-one" in [m["id"] for m in listed["data"]]
+        await client.request(
+            "config/value/write",
+            {
+                "keyPath": "model_providers.mock.base_url",
+                "value": other.base_url,
+                "mergeStrategy": "replace",
+            },
+        )
+        listed = await client.request("model/list", {})
+        ids = [m["id"] for m in listed["data"]]
+        assert "new-one" in ids and "old-one" not in ids

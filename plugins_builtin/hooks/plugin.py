@@ -20,6 +20,7 @@ See docs/hooks_family.md.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -273,11 +274,7 @@ class HooksPlugin:
             return None
         self._stop_active.add(turn.turn_id)
         content = [
-            {
-                "type": "input_text",
-                "text": f'<hook_prompt hook_run_id="{run_id}">{_escape(o.block_reason or "")}'
-                "</hook_prompt>",
-            }
+            {"type": "input_text", "text": _hook_prompt(run_id, o.block_reason or "")}
             for run_id, o in folded.block_runs
         ]
         return [{"type": "message", "role": "user", "content": content}]
@@ -305,6 +302,11 @@ class HooksPlugin:
         return None
 
 
+def _hook_prompt(run_id: str, reason: str) -> str:
+    """The continuation a blocking ``Stop`` hook asks for (its reason, XML-escaped)."""
+    return f'<hook_prompt hook_run_id="{run_id}">{html.escape(reason, quote=False)}</hook_prompt>'
+
+
 def _approval_subject(kind: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     if kind == "command":
         return "Bash", {"command": params.get("command")}
@@ -313,7 +315,3 @@ def _approval_subject(kind: str, params: Mapping[str, Any]) -> tuple[str, dict[s
     if kind == "permissions":
         return "request_permissions", {"permissions": params.get("permissions")}
     return str(params.get("tool") or kind), dict(params.get("arguments") or {})
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -146,6 +146,7 @@ class ModelsPlugin(ModelMethods):
         """Providers added or edited in config.toml serve the next request."""
         if any(p.split(".", 1)[0] in ("model_providers", "openai_base_url") for p in changed):
             self.providers = self._providers(kernel.config)
+            self.catalog = ModelCatalog()  # its lists belong to the old base URLs
 
     @hookimpl
     async def kernel_startup(self, kernel: Kernel) -> None:
