@@ -62,7 +62,7 @@ def route(made: str):
     return answer
 
 
-async def test_the_codex_tui_runs_a_session(listen, model_server, tmp_path):
+async def test_the_codex_tui_runs_a_session(listen, model_server, tmp_path, checker):
     made = tmp_path / "approved.txt"
     model_server.router = route(str(made))
     home, codex_home, work = tmp_path / "home", tmp_path / "codex-home", tmp_path / "work"
@@ -100,3 +100,4 @@ async def test_the_codex_tui_runs_a_session(listen, model_server, tmp_path):
     for needed in ("initialize", "account/read", "model/list", "thread/start", "turn/start"):
         assert needed in requests
     assert recorder.errors() == {}
+    assert recorder.frames and recorder.violations(checker) == []

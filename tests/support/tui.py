@@ -25,6 +25,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.protocol.checker import ProtocolViolation
+
 __all__ = ["Recorder", "Tmux", "codex_cli"]
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -100,6 +102,25 @@ class Recorder:
         return [
             m["method"] for d, m in self.frames if d == "client" and "id" in m and "method" in m
         ]
+
+    def violations(self, checker: Any) -> list[str]:
+        """Every frame the server sent the TUI, checked against the reference schema.
+
+        ``checker`` is the tests' :class:`tests.protocol.checker.ProtocolChecker`;
+        results are checked against the method the TUI asked for.
+        """
+        pending: dict[Any, str] = {}
+        found = []
+        for direction, message in self.frames:
+            if direction == "client":
+                if isinstance(message, dict) and "method" in message and "id" in message:
+                    pending[message["id"]] = message["method"]
+                continue
+            try:
+                checker.check_server_frame(message, pending)
+            except ProtocolViolation as violation:
+                found.append(str(violation))
+        return found
 
     def errors(self) -> dict[str, dict[str, Any]]:
         """Method -> error, for every client request the server answered with an error."""
