@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tomllib
 
+from plugins_builtin.marketplace.catalog import CatalogClient
 from tests.support.calls import fails
 from tests.support.marketplace_catalog import CatalogServer, tar_bundle
 from tests.support.marketplace_fixtures import make_bundle, marketplace_server
@@ -183,3 +184,19 @@ async def test_catalog_requests_carry_the_configured_token(serve, tmp_path):
             await served.client.initialize()
             await served.client.request("plugin/list", {"forceRefetch": True})
     assert catalog.requests[-1].headers.get("Authorization") == "Bearer tok-123"
+
+
+async def test_the_cached_listing_is_public_and_never_asks_the_catalog(inproc, tmp_path):
+    # plugin/installed reads it (clients call that at startup): no request, however old.
+    async with CatalogServer() as catalog:
+        stock(catalog, tmp_path)
+        async with inproc(plugins=["marketplace"]) as client:
+            remote = CatalogClient(client.kernel, catalog.url, None, 0.0, 10.0)
+            try:
+                assert remote.cached_listing() is None
+                fetched = await remote.listing(False, None)
+                assert remote.cached_listing() == fetched
+                assert remote.cached_listing() == fetched  # expired (ttl 0), still no request
+                assert catalog.paths() == ["/api/plugins/list"]
+            finally:
+                await remote.close()

@@ -151,3 +151,68 @@ async def test_upgrade_reports_a_broken_remote_and_keeps_the_clone(serve, tmp_pa
     assert (
         home / "marketplaces" / "gone-mkt" / ".agents" / "plugins" / "marketplace.json"
     ).is_file()
+
+
+async def test_names_that_are_not_plain_directory_names_are_refused(serve, tmp_path):
+    # "My Market" used to be cloned as My_Market and then reported missing;
+    # ".x" was accepted, and an installed ".x" bundle was never seen again.
+    spaced = tmp_path / "spaced"
+    make_marketplace(spaced, "My Market", [])
+    commit_all(spaced)
+    bare = tmp_path / "spaced.git"
+    git(tmp_path, "clone", "-q", "--bare", str(spaced), str(bare))
+    hidden = tmp_path / "hidden"
+    make_marketplace(hidden, ".x", [])
+    entries = tmp_path / "entries"
+    make_bundle(entries / "plugins" / "ok", "ok")
+    make_bundle(entries / "plugins" / "dot", ".dot")
+    make_marketplace(
+        entries,
+        "entries-mkt",
+        [
+            {"name": "ok", "source": "./plugins/ok"},
+            {"name": ".dot", "source": "./plugins/dot"},
+            {"name": "a b", "source": "./plugins/ok"},
+        ],
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        '[marketplaces."bad name"]\nsource_type = "git"\nsource = "https://example.invalid/x.git"\n'
+    )
+    async with marketplace_server(serve, tmp_path, home=home) as served:
+        client = served.client
+        git_error = await fails(client, "marketplace/add", {"source": f"file://{bare}"})
+        local_error = await fails(client, "marketplace/add", {"source": str(hidden)})
+        await client.request("marketplace/add", {"source": str(entries)})
+        listing = await client.request("plugin/list", {})
+        uninstall = await fails(client, "plugin/uninstall", {"pluginId": ".dot@entries-mkt"})
+    rule = "a name must be ASCII letters, digits, `.`, `_`, `+`, `~` or `-`, not starting with `.`"
+    assert git_error.code == -32600
+    assert "name `My Market` is not valid: " + rule in git_error.message
+    assert [p.name for p in (home / "marketplaces").iterdir()] == [".staging"]
+    assert not any((home / "marketplaces" / ".staging").iterdir())
+    assert local_error.code == -32600 and "name `.x` is not valid: " + rule in local_error.message
+    assert [(m["name"], [p["name"] for p in m["plugins"]]) for m in listing["marketplaces"]] == [
+        ("entries-mkt", ["ok"])
+    ]
+    errors = [(e["marketplacePath"], e["message"]) for e in listing["marketplaceLoadErrors"]]
+    file = str(entries / ".agents" / "plugins" / "marketplace.json")
+    assert errors == [
+        (
+            str(home / "marketplaces"),
+            "[marketplaces] entry cannot be used: marketplace name `bad name` is not valid: "
+            + rule
+            + ", at most 128 characters",
+        ),
+        (
+            file,
+            "plugins[1] left out: name `.dot` is not valid: " + rule + ", at most 128 characters",
+        ),
+        (
+            file,
+            "plugins[2] left out: name `a b` is not valid: " + rule + ", at most 128 characters",
+        ),
+    ]
+    assert uninstall.code == -32600
+    assert uninstall.message.startswith("invalid plugin id `.dot@entries-mkt`: ")

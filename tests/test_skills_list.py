@@ -7,6 +7,7 @@ files. Every frame is checked against the reference schema by ``serve``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tomllib
 
@@ -219,3 +220,52 @@ async def test_force_reload_reads_the_disk_again_at_once(serve, tmp_path):
         # Immediately, before any watch could report the new file.
         fresh = await client.request("skills/list", {"cwds": [str(repo)], "forceReload": True})
         assert sorted(s["name"] for s in fresh["data"][0]["skills"]) == ["first", "second"]
+
+
+async def _changed_until(client, params, expected, timeout=10.0):
+    """Wait for ``skills/changed`` (maybe several) until ``skills/list`` shows ``expected``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        await client.next_notification("skills/changed", timeout=max(0.1, deadline - loop.time()))
+        (entry,) = (await client.request("skills/list", params))["data"]
+        if names(entry) == expected:
+            return
+
+
+async def test_both_project_roots_of_a_directory_stay_watched(serve, tmp_path):
+    # <repo>/.codex/skills and <repo>/.agents/skills are both missing: both
+    # watches wait on <repo>. One appearing must not stop the other.
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    async with marketplace_server(serve, tmp_path, plugins=SKILLS) as served:
+        client = served.client
+        params = {"cwds": [str(repo)]}
+        assert (await client.request("skills/list", params))["data"][0]["skills"] == []
+        write_skill(repo / ".agents" / "skills", "first", "one")
+        await _changed_until(client, params, [("first", "repo")])
+        write_skill(repo / ".codex" / "skills", "second", "two")
+        await _changed_until(client, params, [("first", "repo"), ("second", "repo")])
+
+
+async def test_config_batch_write_of_skill_rules_takes_effect_and_is_announced(serve, tmp_path):
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    write_skill(repo / ".agents" / "skills", "greet", "says hello")
+    plugins = (*SKILLS, "config")
+    async with marketplace_server(serve, tmp_path, plugins=plugins) as served:
+        client = served.client
+        params = {"cwds": [str(repo)]}
+        (entry,) = (await client.request("skills/list", params))["data"]
+        assert [s["enabled"] for s in entry["skills"]] == [True]
+        rules = [{"name": "greet", "enabled": False}]
+        edit = {"keyPath": "skills.config", "value": rules, "mergeStrategy": "replace"}
+        answer = await client.request("config/batchWrite", {"edits": [edit]})
+        assert answer["status"] == "ok"
+        assert (await client.next_notification("skills/changed", timeout=10)).params == {}
+        (entry,) = (await client.request("skills/list", params))["data"]
+        assert [s["enabled"] for s in entry["skills"]] == [False]
+        # skills/config/write goes through the same writer: announced once more.
+        write = {"name": "greet", "enabled": True}
+        assert await client.request("skills/config/write", write) == {"effectiveEnabled": True}
+        await client.next_notification("skills/changed", timeout=10)

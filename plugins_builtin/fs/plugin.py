@@ -32,6 +32,7 @@ from kernel.settings import SettingError
 
 from . import operations
 from .errors import IO_ERROR, TOO_MANY_WATCHES, from_os_error, fs_error
+from .observer import SharedObserver
 from .tree import FsService
 from .types import (
     FsChangedNotification,
@@ -129,6 +130,7 @@ class FsPlugin:
         self.umask = 0o022
         self.watches: WatchService | None = None
         self.service: FsService | None = None
+        self.observer: SharedObserver | None = None
         self.protected: tuple[str, ...] = ()
         self.kernel: Kernel | None = None
         # Watches being set up, per connection id: counted against the limit.
@@ -148,9 +150,13 @@ class FsPlugin:
     @hookimpl
     def kernel_startup(self, kernel: Kernel) -> None:
         loop = asyncio.get_running_loop()
-        self.watches = WatchService(loop, self.settings.watch_coalesce_ms / 1000)
+        window = self.settings.watch_coalesce_ms / 1000
+        # One watchdog observer for fs/watch and tree watches: a directory both
+        # observe is one reference-counted entry (see observer.py).
+        self.observer = SharedObserver(loop)
+        self.watches = WatchService(loop, window, self.observer)
         # Other families (skills) watch whole trees through this; see tree.py.
-        self.service = FsService(loop, self.settings.watch_coalesce_ms / 1000)
+        self.service = FsService(loop, window, self.observer)
         kernel.services["fs"] = self.service
 
     @hookimpl
@@ -161,9 +167,11 @@ class FsPlugin:
     @hookimpl
     async def kernel_shutdown(self, kernel: Kernel) -> None:
         if self.watches is not None:
-            await self.watches.aclose()
+            self.watches.close_all()
         if self.service is not None:
-            await self.service.aclose()
+            self.service.close_all()
+        if self.observer is not None:
+            await self.observer.aclose()
 
     # -- handlers ---------------------------------------------------------------
 

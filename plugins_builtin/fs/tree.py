@@ -12,8 +12,11 @@ directory that does not exist yet. A :class:`TreeWatch` does that:
 
 Changes are coalesced: the first one opens a window of ``window`` seconds,
 after which ``on_change(paths)`` runs once, on the event loop, with every
-path that changed in it (sorted, each once). One watchdog observer serves
-every tree watch of the kernel and stops with the last one.
+path that changed in it (sorted, each once). Directories are observed
+through the family's :class:`.observer.SharedObserver`, like ``fs/watch``'s
+anchors: two watches anchored on one directory (``<d>/.codex/skills`` and
+``<d>/.agents/skills`` while both are missing) share its entry, and one
+moving away or closing leaves the other observed.
 """
 
 from __future__ import annotations
@@ -24,13 +27,11 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
+from .observer import SharedObserver
 
 __all__ = ["FsService", "TreeWatch"]
 
 log = logging.getLogger("plugins.fs.tree")
-_CHANGES = frozenset({"created", "deleted", "modified", "moved"})
 
 
 class TreeWatch:
@@ -46,7 +47,7 @@ class TreeWatch:
         self.anchor = ""
         self.recursive = False
         self.closed = False
-        self._observed: Any = None
+        self._armed = False
         self._pending: set[str] = set()
         self._timer: asyncio.TimerHandle | None = None
 
@@ -59,19 +60,17 @@ class TreeWatch:
                 break
             path = parent
         recursive = path == self.root
-        if (path, recursive) == (self.anchor, self.recursive) and self._observed is not None:
+        if (path, recursive) == (self.anchor, self.recursive) and self._armed:
             return
+        # The new anchor first: when it cannot be watched, the old one stays.
+        self.service.observer.subscribe(self, path, recursive)
         self._disarm()
-        # watchdog skips a directory it may not read without a word: check first.
-        os.close(os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
-        handler = _Handler(self)
-        self._observed = self.service.schedule(handler, path, recursive)
-        self.anchor, self.recursive = path, recursive
+        self.anchor, self.recursive, self._armed = path, recursive, True
 
     def _disarm(self) -> None:
-        if self._observed is not None:
-            self.service.unschedule(self._observed)
-            self._observed = None
+        if self._armed:
+            self.service.observer.release(self, self.anchor, self.recursive)
+            self._armed = False
 
     def observe(self, paths: list[str], kind: str) -> None:
         """Loop thread: an event in the watched directory."""
@@ -113,30 +112,16 @@ class TreeWatch:
         self.service.forget(self)
 
 
-class _Handler(FileSystemEventHandler):
-    """Watchdog thread: hands one watch's events to the loop."""
-
-    def __init__(self, watch: TreeWatch) -> None:
-        self._watch = watch
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in _CHANGES:
-            return
-        paths = [os.fsdecode(event.src_path)]
-        if event.dest_path:
-            paths.append(os.fsdecode(event.dest_path))
-        self._watch.service.loop.call_soon_threadsafe(self._watch.observe, paths, event.event_type)
-
-
 class FsService:
     """What the fs family offers other families (published as ``kernel.services["fs"]``)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, window: float) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, window: float, observer: SharedObserver
+    ) -> None:
         self.loop = loop
         self.window = window
-        self._observer: Any = None
+        self.observer = observer
         self._watches: set[TreeWatch] = set()
-        self._joins: set[asyncio.Future[Any]] = set()
 
     def watch_tree(
         self, root: str, on_change: Callable[[list[str]], Any], *, window: float | None = None
@@ -160,40 +145,11 @@ class FsService:
             raise
         return watch
 
-    def schedule(self, handler: _Handler, path: str, recursive: bool) -> Any:
-        """Watchdog: observe ``path`` (starting the observer if needed)."""
-        if self._observer is None:
-            self._observer = Observer()
-            self._observer.daemon = True
-            self._observer.start()
-        return self._observer.schedule(handler, path, recursive=recursive)
-
-    def unschedule(self, observed: Any) -> None:
-        """Watchdog: stop observing one path."""
-        if self._observer is not None:
-            try:
-                self._observer.unschedule(observed)
-            except (KeyError, OSError):
-                pass  # the directory is already gone
-
     def forget(self, watch: TreeWatch) -> None:
-        """A watch closed; stop the observer with the last one."""
+        """A watch closed (its anchor is released already)."""
         self._watches.discard(watch)
-        if not self._watches:
-            self._stop_observer()
 
-    def _stop_observer(self) -> None:
-        observer, self._observer = self._observer, None
-        if observer is not None:
-            observer.stop()
-            join = self.loop.run_in_executor(None, observer.join, 5.0)
-            self._joins.add(join)
-            join.add_done_callback(self._joins.discard)
-
-    async def aclose(self) -> None:
-        """Close every tree watch and wait for the observer thread (plugin shutdown)."""
+    def close_all(self) -> None:
+        """Close every tree watch (plugin shutdown; the shared observer is stopped after)."""
         for watch in list(self._watches):
             watch.close()
-        self._stop_observer()
-        if self._joins:
-            await asyncio.gather(*self._joins)

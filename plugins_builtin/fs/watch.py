@@ -20,9 +20,10 @@ Changes are coalesced: the first change of a watch opens a window of
 that changed in it (sorted, each once). Only the connection that created
 the watch receives it.
 
-Threads: one watchdog observer (plus one emitter thread per anchor
-directory) runs while any watch exists and is stopped when the last one
-goes. Events cross to the event loop with ``call_soon_threadsafe``.
+Anchors are observed through the family's :class:`.observer.SharedObserver`
+(one watchdog observer for these watches and the tree watches of
+:mod:`.tree`, an anchor shared by several watches counted, not scheduled
+twice); it stops its threads when the last anchor is released.
 """
 
 from __future__ import annotations
@@ -32,10 +33,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.api import ObservedWatch
-
+from .observer import SharedObserver
 from .types import FsChangedNotification
 
 if TYPE_CHECKING:
@@ -44,7 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["Watch", "WatchService"]
 
 log = logging.getLogger("plugins.fs.watch")
-_CHANGES = frozenset({"created", "deleted", "modified", "moved"})
 
 
 class Watch:
@@ -116,35 +113,17 @@ class Watch:
         self._pending.clear()
 
 
-class _AnchorHandler(FileSystemEventHandler):
-    """Watchdog thread: forwards one anchor directory's events to the loop."""
-
-    def __init__(self, service: WatchService, anchor: str) -> None:
-        self._service = service
-        self._anchor = anchor
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in _CHANGES:
-            return  # opened / closed: reads are not changes
-        paths = [os.fsdecode(event.src_path)]
-        if event.dest_path:
-            paths.append(os.fsdecode(event.dest_path))
-        self._service.loop.call_soon_threadsafe(
-            self._service.dispatch, self._anchor, paths, event.event_type
-        )
-
-
 class WatchService:
     """Every watch of one kernel, keyed by (connection id, watch id)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, window: float) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, window: float, observer: SharedObserver
+    ) -> None:
         self.loop = loop
         self.window = window
+        self.observer = observer
         self.watches: dict[tuple[int, str], Watch] = {}
-        self._observer: Any = None
-        self._anchors: dict[str, tuple[ObservedWatch, set[Watch]]] = {}
         self._deliveries: set[asyncio.Task[Any]] = set()
-        self._joins: set[asyncio.Future[Any]] = set()
 
     # -- watches --------------------------------------------------------------
 
@@ -159,8 +138,6 @@ class WatchService:
             self.rearm(watch)
         except OSError:
             self._release(watch)
-            if not self._anchors:
-                self._stop_observer()
             raise
         self.watches[(conn.id, watch_id)] = watch
         return watch
@@ -185,75 +162,34 @@ class WatchService:
             self.remove(conn, watch_id)
         return len(ids)
 
-    async def aclose(self) -> None:
-        """Stop everything and wait for the observer threads (plugin shutdown)."""
+    def close_all(self) -> None:
+        """Stop every watch (plugin shutdown; the shared observer is stopped after)."""
         for watch in list(self.watches.values()):
             self.remove(watch.conn, watch.watch_id)
-        self._stop_observer()
-        if self._joins:
-            await asyncio.gather(*self._joins)
 
     # -- anchors ----------------------------------------------------------------
 
     def rearm(self, watch: Watch) -> None:
-        """Move ``watch`` to the anchor its target needs now."""
+        """Move ``watch`` to the anchor its target needs now.
+
+        The new anchor is subscribed before the old one is released, so an
+        anchor shared with other watches never drops out in between.
+        """
         for _ in range(8):  # the tree may change under us; settle within a few tries
             anchor = watch.desired_anchor()
             if anchor == watch.anchor:
                 return
             try:
-                self._subscribe(watch, anchor)
+                self.observer.subscribe(watch, anchor, False)
             except FileNotFoundError:
                 continue
             self._release(watch)
             watch.anchor = anchor
             return
 
-    def _subscribe(self, watch: Watch, anchor: str) -> None:
-        if anchor in self._anchors:
-            self._anchors[anchor][1].add(watch)
-            return
-        # inotify needs read permission, and watchdog silently skips a
-        # directory it may not read: check first, so the client hears of it.
-        os.close(os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
-        if self._observer is None:
-            self._observer = Observer()
-            self._observer.daemon = True
-            self._observer.start()
-        observed = self._observer.schedule(_AnchorHandler(self, anchor), anchor, recursive=False)
-        self._anchors[anchor] = (observed, {watch})
-
     def _release(self, watch: Watch) -> None:
-        entry = self._anchors.get(watch.anchor)
-        if entry is None:
-            return
-        observed, members = entry
-        members.discard(watch)
-        if not members:
-            del self._anchors[watch.anchor]
-            self._observer.unschedule(observed)
-        if not self._anchors:
-            self._stop_observer()
-
-    def _stop_observer(self) -> None:
-        observer, self._observer = self._observer, None
-        if observer is not None:
-            observer.stop()
-            # Joining can take up to the observer's 1 s poll: not on the loop.
-            join = self.loop.run_in_executor(None, observer.join, 5.0)
-            self._joins.add(join)
-            join.add_done_callback(self._joins.discard)
-
-    # -- events -----------------------------------------------------------------
-
-    def dispatch(self, anchor: str, paths: list[str], kind: str) -> None:
-        """Loop thread: hand an anchor's event to the watches anchored there."""
-        entry = self._anchors.get(anchor)
-        if entry is None:
-            return
-        for watch in list(entry[1]):
-            if not watch.closed:
-                watch.observe(paths, kind)
+        if watch.anchor:
+            self.observer.release(watch, watch.anchor, False)
 
     def deliver(self, watch: Watch, note: FsChangedNotification) -> None:
         """Send ``fs/changed`` to the watch's own connection only."""

@@ -12,7 +12,6 @@ idempotent.
 from __future__ import annotations
 
 import os
-import shutil
 from typing import Any
 
 from kernel import Kernel, RpcError
@@ -21,8 +20,9 @@ from kernel.rpc.errors import INTERNAL_ERROR, INVALID_REQUEST
 from . import configio
 from .catalog import CatalogClient, CatalogError
 from .detail import apps
-from .gitops import GitError, clone, describe
+from .gitops import GitError, clone, describe, discard
 from .manifest import Entry, Marketplace, MarketplaceError, inside, load_manifest, load_marketplace
+from .names import NAME_RULE, valid_name
 from .store import InstallError, Record, install_bundle, remove_bundle, scan
 
 __all__ = ["install_local", "install_remote", "uninstall"]
@@ -94,7 +94,7 @@ async def install_local(
         record = await _install(kernel, owner, market.name, plugin, bundle, meta)
     finally:
         if clone_dir is not None:
-            shutil.rmtree(clone_dir, ignore_errors=True)
+            await discard(kernel, owner, clone_dir)
     answer = await kernel.blocking.run(owner, _answer, entry.auth_policy, record.root, timeout=30)
     return answer, record
 
@@ -109,9 +109,7 @@ async def _install(
         )
     except InstallError as exc:
         raise _invalid(str(exc)) from None
-    await kernel.blocking.run(
-        owner, configio.set_enabled, kernel.config, record.id, True, timeout=30
-    )
+    await configio.set_enabled(kernel, record.id, True)
     return record
 
 
@@ -131,8 +129,10 @@ async def install_remote(
     if found is None:
         raise _invalid(f"plugin `{plugin}` was not found in marketplace `{marketplace}`")
     market, entry = found
-    if not (_segment_ok(marketplace) and _segment_ok(plugin)):
-        raise _invalid(f"the catalog's names `{plugin}@{marketplace}` cannot be installed")
+    if not (valid_name(marketplace) and valid_name(plugin)):
+        raise _invalid(
+            f"the catalog's names `{plugin}@{marketplace}` cannot be installed: {NAME_RULE}"
+        )
     if entry.get("availability") == "DISABLED_BY_ADMIN":
         raise _invalid(
             f"plugin `{plugin}` in marketplace `{marketplace}` is disabled by an administrator"
@@ -158,7 +158,7 @@ async def install_remote(
         }
         record = await _install(kernel, owner, marketplace, plugin, bundle, meta)
     finally:
-        shutil.rmtree(unpacked, ignore_errors=True)
+        await discard(kernel, owner, unpacked)
     auth = (
         entry.get("authPolicy")
         if entry.get("authPolicy") in ("ON_INSTALL", "ON_USE")
@@ -166,11 +166,6 @@ async def install_remote(
     )
     answer = await kernel.blocking.run(owner, _answer, auth, record.root, timeout=30)
     return answer, record
-
-
-def _segment_ok(name: str) -> bool:
-    """A marketplace or plugin name that is one plain path segment."""
-    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0@")
 
 
 def _bundle_root(unpacked: str) -> str | None:
@@ -195,11 +190,11 @@ async def uninstall(kernel: Kernel, owner: object, plugin_id: str) -> bool:
             )
         plugin_id = matches[0].id
     plugin, _, market = plugin_id.rpartition("@")
-    if not (_segment_ok(plugin) and _segment_ok(market)):
-        raise _invalid(f"invalid plugin id `{plugin_id}`: expected `<plugin>@<marketplace>`")
+    if not (valid_name(plugin) and valid_name(market)):
+        raise _invalid(
+            f"invalid plugin id `{plugin_id}`: expected `<plugin>@<marketplace>`; {NAME_RULE}"
+        )
     home = str(kernel.home)
     removed = await kernel.blocking.run(owner, remove_bundle, home, market, plugin, timeout=120)
-    forgotten = await kernel.blocking.run(
-        owner, configio.forget_plugin, kernel.config, plugin_id, timeout=30
-    )
+    forgotten = await configio.forget_plugin(kernel, plugin_id)
     return bool(removed or forgotten)

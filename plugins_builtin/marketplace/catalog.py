@@ -23,12 +23,15 @@ add (purpose ``plugin_catalog``). The list is cached for
 ``catalog_ttl_seconds``; ``forceRefetch`` bypasses it. Downloads are
 streamed to a temporary file with a size cap, and extracted with tarfile's
 ``data`` filter (no absolute paths, no ``..``, no links leaving the bundle,
-no device files) within file-count and size caps.
+no device files) within file-count and size caps. Every file operation of a
+download (the temporary file's writes, the extraction, the clean-up) runs
+in the kernel's blocking threads, never on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -54,6 +57,7 @@ log = logging.getLogger("plugins.marketplace.catalog")
 PURPOSE = "plugin_catalog"
 MAX_LIST_BYTES = 32 << 20
 MAX_DOWNLOAD_BYTES = 256 << 20
+WRITE_BATCH = 1 << 20  # received bytes handed to a blocking thread at a time
 _REMOTE_ID = re.compile(r"^[A-Za-z0-9_~-]+$")
 
 
@@ -140,6 +144,14 @@ class CatalogClient:
             self._listing = (now, data)
             return data
 
+    def cached_listing(self) -> dict[str, Any] | None:
+        """The last ``plugins/list`` answer, however old (None before the first); no request.
+
+        For callers that must never wait for the catalog (``plugin/installed``
+        runs at every client's startup).
+        """
+        return self._listing[1] if self._listing is not None else None
+
     async def find(
         self, marketplace: str, plugin: str, connection: Any, *, by_id: bool = False
     ) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -169,34 +181,54 @@ class CatalogClient:
         if not isinstance(bundle_url, str) or not bundle_url:
             raise CatalogError(f"the catalog gives no bundleUrl for plugin `{entry.get('name')}`")
         url = urljoin(self.base_url, bundle_url)
-        os.makedirs(staging, mode=0o700, exist_ok=True)
+        owner = connection or self
+        blocking = self.kernel.blocking
+        await blocking.run(owner, os.makedirs, staging, 0o700, True, timeout=30)
         archive = os.path.join(staging, f"download-{uuid.uuid4().hex}.tar.gz")
         headers = await self._headers(url, connection)
         try:
             async with self._client().get(url, headers=headers, allow_redirects=False) as response:
                 if response.status != 200:
                     raise CatalogError(f"downloading the bundle failed: HTTP {response.status}")
-                size = 0
-                with open(archive, "wb") as handle:
-                    async for chunk in response.content.iter_chunked(1 << 16):
-                        size += len(chunk)
-                        if size > MAX_DOWNLOAD_BYTES:
-                            raise CatalogError(
-                                f"the bundle is larger than {MAX_DOWNLOAD_BYTES} bytes"
-                            )
-                        handle.write(chunk)
+                await self._save(response, archive, owner)
             target = os.path.join(staging, f"bundle-{uuid.uuid4().hex}")
-            await self.kernel.blocking.run(
-                connection or self, _extract, archive, target, timeout=120
-            )
+            await blocking.run(owner, _extract, archive, target, timeout=120)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise CatalogError(
                 f"downloading the bundle from {url} failed: {exc or type(exc).__name__}"
             ) from None
         finally:
-            if os.path.exists(archive):
-                os.unlink(archive)
+            try:
+                await blocking.run(owner, _unlink, archive, timeout=30)
+            except (TimeoutError, RuntimeError) as exc:  # logged: keep the first error
+                log.warning("could not delete %s: %s", archive, exc)
         return target
+
+    async def _save(self, response: aiohttp.ClientResponse, archive: str, owner: object) -> None:
+        """Stream the body into ``archive`` (size-capped), writing in blocking threads."""
+        blocking = self.kernel.blocking
+        handle = await blocking.run(owner, open, archive, "wb", timeout=30)
+        try:
+            size = 0
+            pending = bytearray()
+            async for chunk in response.content.iter_chunked(1 << 16):
+                size += len(chunk)
+                if size > MAX_DOWNLOAD_BYTES:
+                    raise CatalogError(f"the bundle is larger than {MAX_DOWNLOAD_BYTES} bytes")
+                pending += chunk
+                if len(pending) >= WRITE_BATCH:
+                    data, pending = pending, bytearray()
+                    await blocking.run(owner, handle.write, data, timeout=60)
+            if pending:
+                await blocking.run(owner, handle.write, pending, timeout=60)
+        finally:
+            await blocking.run(owner, handle.close, timeout=30)
+
+
+def _unlink(path: str) -> None:
+    """Remove ``path`` if it is there."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _extract(archive: str, target: str) -> None:

@@ -1,12 +1,12 @@
 """The marketplace family's writes to config.toml, in one place.
 
-Everything goes through the kernel's writer,
-:meth:`kernel.config.Config.update_user`: read-modify-write of the user
-layer under its lock, atomic replace, every other key kept (comments and
-layout are not: the file is written back by tomli-w). Should a shared
-config writer be published later (``kernel.services["config"]``), this is
-the only module to change. All functions block; run them in the kernel's
-blocking threads.
+Everything goes through :meth:`kernel.Kernel.write_config`: read-modify-write
+of the user layer under its lock, off the event loop, atomic replace,
+untouched keys keeping their comments and layout; the result is checked
+against the settings catalog, and every plugin hears ``kernel_config_changed``
+(the skills family drops its cached lists when ``[plugins]`` changes), as
+for a client's ``config/batchWrite``. Each function is a coroutine to await
+on the loop.
 
 Keys written (the reference's):
 
@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import datetime
 from typing import Any
+
+from kernel import Kernel
 
 __all__ = [
     "forget_marketplace",
@@ -44,7 +46,7 @@ def _table(user: dict[str, Any], key: str) -> dict[str, Any]:
     return table
 
 
-def set_enabled(config: Any, plugin_id: str, enabled: bool) -> None:
+async def set_enabled(kernel: Kernel, plugin_id: str, enabled: bool) -> None:
     """``[plugins."<id>"] enabled = <enabled>`` (other keys of the table kept)."""
 
     def change(user: dict[str, Any]) -> None:
@@ -54,10 +56,10 @@ def set_enabled(config: Any, plugin_id: str, enabled: bool) -> None:
         entry["enabled"] = enabled
         plugins[plugin_id] = entry
 
-    config.update_user(change)
+    await kernel.write_config(change)
 
 
-def forget_plugin(config: Any, plugin_id: str) -> bool:
+async def forget_plugin(kernel: Kernel, plugin_id: str) -> bool:
     """Remove ``[plugins."<id>"]``; False when it was not there."""
 
     def change(user: dict[str, Any]) -> bool:
@@ -69,19 +71,19 @@ def forget_plugin(config: Any, plugin_id: str) -> bool:
             del user["plugins"]
         return True
 
-    return bool(config.update_user(change))
+    return bool((await kernel.write_config(change)).result)
 
 
-def record_marketplace(config: Any, name: str, fields: dict[str, Any]) -> None:
+async def record_marketplace(kernel: Kernel, name: str, fields: dict[str, Any]) -> None:
     """Write ``[marketplaces.<name>]`` (replacing it); ``None`` values are left out."""
 
     def change(user: dict[str, Any]) -> None:
         _table(user, "marketplaces")[name] = {k: v for k, v in fields.items() if v is not None}
 
-    config.update_user(change)
+    await kernel.write_config(change)
 
 
-def forget_marketplace(config: Any, name: str) -> bool:
+async def forget_marketplace(kernel: Kernel, name: str) -> bool:
     """Remove ``[marketplaces.<name>]``; False when it was not there."""
 
     def change(user: dict[str, Any]) -> bool:
@@ -93,4 +95,4 @@ def forget_marketplace(config: Any, name: str) -> bool:
             del user["marketplaces"]
         return True
 
-    return bool(config.update_user(change))
+    return bool((await kernel.write_config(change)).result)

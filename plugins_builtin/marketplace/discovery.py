@@ -7,7 +7,9 @@ In order, each file once:
    ``.claude-plugin/marketplace.json``;
 2. the user's ``$HOME/.agents/plugins/marketplace.json``;
 3. every ``[marketplaces.<name>]`` of config.toml: a ``local`` one's
-   directory, a ``git`` one's clone under ``<home>/marketplaces/<name>/``.
+   directory, a ``git`` one's clone under ``<home>/marketplaces/<name>/``
+   (exactly where ``marketplace/add`` clones it; a ``git`` entry whose name
+   is not valid, :mod:`.names`, has no clone and is reported).
 
 Parsing each file is :func:`.manifest.load_marketplace`'s job; a file that
 fails becomes a ``marketplaceLoadErrors`` entry and the others still list.
@@ -24,6 +26,7 @@ from typing import Any
 import attrs
 
 from .manifest import MARKETPLACE_FILES, Marketplace, MarketplaceError, load_marketplace
+from .names import bad_name, valid_name
 
 __all__ = ["Found", "configured_root", "discover", "project_root"]
 
@@ -55,7 +58,7 @@ def configured_root(home: str, name: str, table: Any) -> str | None:
     kind, source = table.get("source_type"), table.get("source")
     if kind == "local" and isinstance(source, str) and os.path.isabs(source):
         return source
-    if kind == "git":
+    if kind == "git" and valid_name(name):
         return os.path.join(home, "marketplaces", name)
     return None
 
@@ -99,6 +102,15 @@ def discover(
                 must.add(os.path.join(root, MARKETPLACE_FILES[0]))
     markets: list[Marketplace] = []
     errors: list[dict[str, str]] = []
+    for name, table in configured.items() if isinstance(configured, dict) else ():
+        if isinstance(table, dict) and table.get("source_type") == "git" and not valid_name(name):
+            errors.append(
+                {
+                    "marketplacePath": os.path.join(home, "marketplaces"),
+                    "message": f"[marketplaces] entry cannot be used: "
+                    f"{bad_name(name, 'marketplace name')}",
+                }
+            )
     seen_files: set[str] = set()
     names: dict[str, str] = {}
     for path in files:

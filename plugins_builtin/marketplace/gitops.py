@@ -6,7 +6,9 @@ process: no shell, a fixed argument list (``--`` before the URL), no
 terminal prompt (``GIT_TERMINAL_PROMPT=0``), ``protocol.ext.allow=never``,
 a timeout, and the process family's teardown (its whole process group dies
 on timeout or at shutdown). A clone goes into a fresh staging directory
-that is deleted on every failure path.
+that is deleted on every failure path, in the kernel's blocking threads
+(:func:`discard`, which the family uses for every directory it deletes: a
+big tree must not stall the event loop).
 
 Sources accepted by :func:`parse_source`: ``https://``, ``http://``,
 ``ssh://``, ``git://`` and ``file://`` URLs, scp-style ``user@host:path``,
@@ -15,6 +17,7 @@ and GitHub's ``owner/repo`` shorthand (``https://github.com/owner/repo.git``).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -24,7 +27,9 @@ from typing import Any
 from kernel import Kernel, RpcError
 from kernel.rpc.errors import INTERNAL_ERROR, INVALID_REQUEST
 
-__all__ = ["GitError", "clone", "parse_source", "remote_head", "run_git"]
+__all__ = ["GitError", "clone", "discard", "parse_source", "remote_head", "run_git"]
+
+log = logging.getLogger("plugins.marketplace")
 
 _URL = re.compile(r"^(https?|ssh|git|file)://\S+$")
 _SCP = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+$")
@@ -116,9 +121,21 @@ async def clone(
             await run_git(kernel, ["checkout", "--quiet", "--detach", sha], target, timeout)
         head = (await run_git(kernel, ["rev-parse", "HEAD"], target, timeout)).strip()
     except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
+        await discard(kernel, kernel, target)
         raise
     return target, head
+
+
+async def discard(kernel: Kernel, owner: object, directory: str) -> None:
+    """Delete ``directory`` and everything under it in a blocking thread; never raises.
+
+    Used on failure paths too, so a deletion that cannot run (the pool is
+    closed, the deadline passed) is logged instead of hiding the original error.
+    """
+    try:
+        await kernel.blocking.run(owner, shutil.rmtree, directory, True, timeout=120)
+    except (TimeoutError, RuntimeError) as exc:
+        log.warning("could not delete %s: %s", directory, exc)
 
 
 async def remote_head(

@@ -34,6 +34,8 @@ from typing import Any
 
 import attrs
 
+from .names import bad_name, valid_name
+
 __all__ = [
     "AUTH_POLICIES",
     "INSTALL_POLICIES",
@@ -209,11 +211,8 @@ def _marketplace(path: str, data: Any) -> Marketplace:
     if not isinstance(data, dict):
         raise MarketplaceError(f"invalid marketplace file `{path}`: expected a JSON object")
     name = data.get("name")
-    if not isinstance(name, str) or not _valid_name(name):
-        raise MarketplaceError(
-            f"invalid marketplace file `{path}`: `name` must be a non-empty name without "
-            "`@`, `/`, `\\` or surrounding spaces"
-        )
+    if not valid_name(name):
+        raise MarketplaceError(f"invalid marketplace file `{path}`: {bad_name(name)}")
     root = _root_of(path)
     interface = data.get("interface")
     display = interface.get("displayName") if isinstance(interface, dict) else None
@@ -255,19 +254,12 @@ def _root_of(path: str) -> str:
     return os.path.dirname(parent)
 
 
-def _valid_name(name: str) -> bool:
-    """One plain path segment: bundles are cached under ``<marketplace>/<plugin>/``."""
-    if not name or name != name.strip() or name in (".", ".."):
-        return False
-    return not any(c in name for c in "@/\\\0")
-
-
 def _entry(raw: Any, root: str) -> Entry:
     if not isinstance(raw, dict):
         raise MarketplaceError("an entry must be an object")
     name = raw.get("name")
-    if not isinstance(name, str) or not _valid_name(name):
-        raise MarketplaceError("`name` must be a non-empty name without `@`, `/` or `\\`")
+    if not valid_name(name):
+        raise MarketplaceError(bad_name(name))
     source = _source(raw.get("source"), root, name)
     policy: dict[str, Any] = raw["policy"] if isinstance(raw.get("policy"), dict) else {}
     install = policy.get("installation", "AVAILABLE")

@@ -303,7 +303,7 @@ class MarketplacePlugin:
             return {"marketplaces": [], "marketplaceLoadErrors": []}
         suggestions = list(params.install_suggestion_plugin_names or [])
         result = await self._local(ctx, list(params.cwds or []), True, suggestions)
-        cached = self.catalog._listing[1] if self.catalog and self.catalog._listing else None
+        cached = self.catalog.cached_listing() if self.catalog is not None else None
         result["marketplaces"] = [*result["marketplaces"], *self._remote_installed(cached)]
         return result
 

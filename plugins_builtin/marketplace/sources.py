@@ -2,7 +2,8 @@
 
 A local directory is recorded as it is (nothing is copied); a git source is
 cloned (:mod:`.gitops`) into ``<home>/marketplaces/<name>/``, ``name``
-being the one its marketplace file declares. Both are recorded under
+being the one its marketplace file declares (a valid name, :mod:`.names`:
+the directory is named exactly so, where discovery looks for it). Both are recorded under
 ``[marketplaces.<name>]`` (:mod:`.configio`). Adding the same source again
 answers ``alreadyAdded: true``; another source under a taken name is
 refused. ``marketplace/upgrade`` asks each git marketplace's remote for its
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import uuid
 from typing import Any
 
@@ -22,9 +22,9 @@ from kernel.rpc.errors import INTERNAL_ERROR, INVALID_REQUEST
 
 from . import configio
 from .discovery import configured_root
-from .gitops import GitError, clone, describe, parse_source, remote_head
+from .gitops import GitError, clone, describe, discard, parse_source, remote_head
 from .manifest import MarketplaceError, load_marketplace, marketplace_file
-from .store import safe_segment
+from .names import bad_name, valid_name
 
 __all__ = ["add_marketplace", "remove_marketplace", "upgrade_marketplaces"]
 
@@ -33,6 +33,13 @@ log = logging.getLogger("plugins.marketplace")
 
 def _invalid(message: str) -> RpcError:
     return RpcError(INVALID_REQUEST, message)
+
+
+def _clone_dir(home: str, name: str) -> str:
+    """``<home>/marketplaces/<name>``: where a git marketplace's clone lives."""
+    if not valid_name(name):
+        raise _invalid(bad_name(name, "marketplace name"))
+    return os.path.join(home, "marketplaces", name)
 
 
 def _name_of(root: str) -> str:
@@ -87,9 +94,7 @@ async def add_marketplace(
         name = await kernel.blocking.run(owner, _name_of, where, timeout=30)
         _refuse_taken(configured, name, source)
         local = {"last_updated": configio.now_rfc3339(), "source_type": "local", "source": where}
-        await kernel.blocking.run(
-            owner, configio.record_marketplace, kernel.config, name, local, timeout=30
-        )
+        await configio.record_marketplace(kernel, name, local)
         return {"marketplaceName": name, "installedRoot": where, "alreadyAdded": False}
     staging = os.path.join(home, "marketplaces", ".staging")
     try:
@@ -103,7 +108,7 @@ async def add_marketplace(
     try:
         name = await kernel.blocking.run(owner, _name_of, cloned, timeout=30)
         _refuse_taken(configured, name, source)
-        destination = os.path.join(home, "marketplaces", safe_segment(name))
+        destination = _clone_dir(home, name)
         if os.path.lexists(destination):
             raise _invalid(
                 f"marketplace `{name}` is already added from a different source; remove it "
@@ -111,7 +116,7 @@ async def add_marketplace(
             )
         os.rename(cloned, destination)
     except BaseException:
-        shutil.rmtree(cloned, ignore_errors=True)
+        await discard(kernel, owner, cloned)
         raise
     fields: dict[str, Any] = {
         "last_updated": configio.now_rfc3339(),
@@ -122,11 +127,9 @@ async def add_marketplace(
         "sparse_paths": sparse or None,
     }
     try:
-        await kernel.blocking.run(
-            owner, configio.record_marketplace, kernel.config, name, fields, timeout=30
-        )
+        await configio.record_marketplace(kernel, name, fields)
     except BaseException:
-        shutil.rmtree(destination, ignore_errors=True)
+        await discard(kernel, owner, destination)
         raise
     return {"marketplaceName": name, "installedRoot": destination, "alreadyAdded": False}
 
@@ -143,22 +146,22 @@ async def remove_marketplace(kernel: Kernel, owner: object, name: str) -> dict[s
     """``marketplace/remove``: forget the entry; a git clone is deleted too."""
     configured = kernel.config.get("marketplaces") or {}
     table = configured.get(name) if isinstance(configured, dict) else None
-    clone_dir = os.path.join(str(kernel.home), "marketplaces", safe_segment(name))
-    if table is None and not os.path.isdir(clone_dir):
+    # A name that is not valid has no clone (none was ever made): only its entry goes.
+    clone_dir = _clone_dir(str(kernel.home), name) if valid_name(name) else None
+    has_clone = clone_dir is not None and os.path.isdir(clone_dir)
+    if table is None and not has_clone:
         raise _invalid(f"marketplace `{name}` is not configured or installed")
     if table is not None:
-        await kernel.blocking.run(
-            owner, configio.forget_marketplace, kernel.config, name, timeout=30
-        )
+        await configio.forget_marketplace(kernel, name)
     removed = None
     is_git = table is None or (isinstance(table, dict) and table.get("source_type") == "git")
-    if is_git and os.path.isdir(clone_dir):
+    if is_git and clone_dir is not None and has_clone:
         trash = os.path.join(
             str(kernel.home), "marketplaces", ".staging", f"removed-{uuid.uuid4().hex}"
         )
         os.makedirs(os.path.dirname(trash), mode=0o700, exist_ok=True)
         os.rename(clone_dir, trash)
-        await kernel.blocking.run(owner, shutil.rmtree, trash, True, timeout=120)
+        await discard(kernel, owner, trash)
         removed = clone_dir
     return {"marketplaceName": name, "installedRoot": removed}
 
@@ -196,7 +199,7 @@ async def _upgrade_one(
     kernel: Kernel, owner: object, market: str, table: dict[str, Any], home: str, timeout: float
 ) -> str | None:
     url, ref = str(table.get("source")), table.get("ref")
-    destination = os.path.join(home, "marketplaces", safe_segment(market))
+    destination = _clone_dir(home, market)
     staging = os.path.join(home, "marketplaces", ".staging")
     os.makedirs(staging, mode=0o700, exist_ok=True)
     head = await remote_head(kernel, url, ref, staging, timeout)
@@ -213,11 +216,9 @@ async def _upgrade_one(
             os.rename(destination, old)
         os.rename(cloned, destination)
     except BaseException:
-        shutil.rmtree(cloned, ignore_errors=True)
+        await discard(kernel, owner, cloned)
         raise
-    await kernel.blocking.run(owner, shutil.rmtree, old, True, timeout=120)
+    await discard(kernel, owner, old)
     fields = {**table, "last_updated": configio.now_rfc3339(), "last_revision": new_head}
-    await kernel.blocking.run(
-        owner, configio.record_marketplace, kernel.config, market, fields, timeout=30
-    )
+    await configio.record_marketplace(kernel, market, fields)
     return destination

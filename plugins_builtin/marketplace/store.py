@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import time
 import uuid
@@ -30,8 +29,9 @@ import attrs
 from kernel import atomic_write
 
 from .manifest import load_manifest
+from .names import safe_segment
 
-__all__ = ["InstallError", "Record", "install_bundle", "remove_bundle", "safe_segment", "scan"]
+__all__ = ["InstallError", "Record", "install_bundle", "remove_bundle", "scan"]
 
 MAX_FILES = 20_000
 MAX_BYTES = 1 << 30
@@ -58,12 +58,6 @@ class Record:
     @property
     def id(self) -> str:
         return f"{self.plugin}@{self.marketplace}"
-
-
-def safe_segment(text: str, fallback: str = "local") -> str:
-    """``text`` usable as one directory name (no separators, not hidden, not ``..``)."""
-    cleaned = re.sub(r"[^A-Za-z0-9._+~-]", "_", text).lstrip(".")
-    return cleaned[:128] or fallback
 
 
 def cache_root(home: str) -> str:

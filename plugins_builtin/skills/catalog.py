@@ -94,6 +94,9 @@ class SkillsCatalog:
         generation = self.generation
         if todo:
             jobs = list(todo.items())
+            # Watch before scanning: a change made while the scan runs is then
+            # reported, bumps the generation, and the result is not cached.
+            watched = {key: self._watch([r.path for r in roots]) for key, roots in jobs}
             done = await self.kernel.blocking.run(
                 owner, lambda: [scan(roots) for _, roots in jobs], timeout=60
             )
@@ -103,7 +106,7 @@ class SkillsCatalog:
                 self.seen.move_to_end(cwd_key)
                 while len(self.seen) > MAX_CACHED_CWDS:
                     self.seen.popitem(last=False)
-                if self._watch(result.roots) and generation == self.generation:
+                if watched[job_key] and generation == self.generation:
                     self._remember(job_key, result)
                 else:
                     self._cache.pop(job_key, None)

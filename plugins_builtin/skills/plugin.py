@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -31,6 +32,9 @@ from .service import SkillsAccess
 __all__ = ["SkillsPlugin"]
 
 log = logging.getLogger("plugins.skills")
+
+# Top-level config.toml keys whose changes change the skills (see kernel_config_changed).
+CONFIG_ROOTS = frozenset({"skills", "plugins", "features"})
 
 
 @attrs.frozen
@@ -80,6 +84,20 @@ class SkillsPlugin:
         self.kernel = kernel
         self.catalog = SkillsCatalog(kernel, self._send_changed)
         kernel.services["skills"] = SkillsAccess(self.catalog)
+
+    @hookimpl
+    def kernel_config_changed(self, kernel: Kernel, changed: Sequence[str]) -> None:
+        """``[skills]``, ``[plugins]`` or ``[features]`` changed: drop the cache, tell clients.
+
+        Those decide which skills are enabled (``[[skills.config]]``) and which
+        plugin bundles contribute skills; they change through
+        ``skills/config/write``, ``config/value/write``, ``config/batchWrite``
+        or another family's write (the marketplace enabling a bundle).
+        """
+        touched = sorted({p.split(".", 1)[0] for p in changed} & CONFIG_ROOTS)
+        if touched and self.catalog is not None:
+            log.info("skills: configuration changed (%s)", ", ".join(touched))
+            self.catalog.invalidate()
 
     @hookimpl
     def kernel_register(self, registrar: Any) -> None:
@@ -137,14 +155,10 @@ class SkillsPlugin:
         kind, value = ("path", params.path) if params.path is not None else ("name", params.name)
         assert value is not None
         value = value if kind == "path" else value.strip()
-        catalog = self._catalog()
         known = await self._known(ctx.connection)
-        config = ctx.kernel.config
-        await ctx.kernel.blocking.run(
-            ctx.connection, write_rule, config, kind, value, params.enabled, known, timeout=30
-        )
-        catalog.invalidate()
-        rules = read_rules(config.get("skills"))
+        # kernel_config_changed (below) drops the cache and sends skills/changed.
+        await write_rule(ctx.kernel, kind, value, params.enabled, known)
+        rules = read_rules(ctx.kernel.config.get("skills"))
         return {"effectiveEnabled": effective(rules, kind, value, known)}
 
     async def _known(self, owner: object) -> list[Skill]:

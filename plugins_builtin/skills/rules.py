@@ -14,9 +14,11 @@ selectors, or neither, is ignored (logged), as the reference does.
 ``skills/config/write`` replaces the rules with the same selector by one new
 rule at the end, so the written state is the effective one. Writing
 ``enabled = true`` for a skill nothing else disables leaves no rule behind
-(the default needs none). The write goes through the kernel's config.toml
-writer (:meth:`kernel.config.Config.update_user`: locked read-modify-write,
-atomic replace, other content kept).
+(the default needs none). The write goes through
+:meth:`kernel.Kernel.write_config` (locked read-modify-write off the event
+loop, atomic replace, other content kept, checked against the settings
+catalog), which then runs every plugin's ``kernel_config_changed``: the
+skills family's own drops its cached lists and sends ``skills/changed``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
+
+from kernel import Kernel
 
 from .parse import Skill
 
@@ -85,8 +89,10 @@ def disabled_paths(skills: Iterable[Skill], rules: Sequence[Rule]) -> set[str]:
     return disabled
 
 
-def write_rule(config: Any, kind: str, value: str, enabled: bool, known: Sequence[Skill]) -> None:
-    """Record ``enabled`` for the skills ``(kind, value)`` selects, in config.toml (blocking).
+async def write_rule(
+    kernel: Kernel, kind: str, value: str, enabled: bool, known: Sequence[Skill]
+) -> None:
+    """Record ``enabled`` for the skills ``(kind, value)`` selects, in config.toml.
 
     ``known`` are the skills found last, used to tell whether an ``enabled``
     rule is needed at all (another rule still disabling the skill).
@@ -112,7 +118,7 @@ def write_rule(config: Any, kind: str, value: str, enabled: bool, known: Sequenc
             if not table:
                 user.pop("skills", None)
 
-    config.update_user(change)
+    await kernel.write_config(change)
 
 
 def effective(rules: Sequence[Rule], kind: str, value: str, known: Sequence[Skill]) -> bool:
