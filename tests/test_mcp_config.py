@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from kernel import ConfigError, StartupError
+from kernel import ConfigError, RpcError, StartupError
 from kernel.config import Config
 from plugins_builtin.mcp.config import ServerSpec, StartupProblem, read_servers
 from plugins_builtin.mcp.naming import model_names, model_schema, namespace_name
@@ -155,3 +157,49 @@ def test_model_facing_names():
         "properties": {"title": {"type": "string"}},
     }
     assert model_schema(None) == {"type": "object", "properties": {}}
+
+
+def write(key: str, value: object) -> dict:
+    """``config/value/write`` params replacing ``key``."""
+    return {"keyPath": key, "value": value, "mergeStrategy": "replace"}
+
+
+async def test_config_writes_mcp_would_refuse_are_refused(kernel_client, caplog):
+    """The settings catalog runs mcp's own table rules: a bad table never reaches the file."""
+    async with kernel_client(["config", "mcp"]) as client:
+        await client.initialize()
+        user = client.kernel.config.user_path
+        bad = [
+            ({"command": "x", "url": "http://a"}, "mcp_servers.s.url: is not supported for stdio"),
+            ({"enabled": True}, "mcp_servers.s: set either command"),
+            ({"url": "ftp://a"}, "mcp_servers.s.url: must be an http:// or https:// URL"),
+            ({"command": "x", "tool_timeout_sec": 0}, "mcp_servers.s.tool_timeout_sec: must be"),
+        ]
+        for table, message in bad:
+            with pytest.raises(RpcError) as err:
+                await client.request("config/value/write", write("mcp_servers.s", table))
+            assert (err.value.data or {})["config_write_error_code"] == "configValidationError"
+            assert message in err.value.message
+            assert not user.exists()
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        # A good table is written and applied once, by each write or reload.
+        with caplog.at_level(logging.INFO, logger="plugins.mcp"):
+            answer = await client.request("config/value/write", write("mcp_servers.s.command", "x"))
+            assert answer["status"] == "ok"
+            with pytest.raises(RpcError) as err:
+                await client.request("config/value/write", write("mcp_servers.s.cwd", "relative"))
+            assert "mcp_servers.s.cwd: must be an absolute path" in err.value.message
+            assert user.read_text() == '[mcp_servers.s]\ncommand = "x"\n'
+            user.write_text('[mcp_servers.t]\nurl = "http://127.0.0.1:1/mcp"\n')
+            assert await client.request("config/mcpServer/reload") == {}
+            # Unchanged file: the servers are still restarted from it.
+            assert await client.request("config/mcpServer/reload") == {}
+        applied = [r.getMessage() for r in caplog.records if "MCP servers reloaded" in r.message]
+        assert applied == [f"MCP servers reloaded: {name}" for name in ("s", "t", "t")]
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        # A server name is mcp's own check (a key, not a table): refused without a traceback.
+        user.write_text('[mcp_servers."a b"]\ncommand = "x"\n')
+        with pytest.raises(RpcError) as err:
+            await client.request("config/mcpServer/reload")
+        assert "mcp_servers.a b: server names may only contain" in err.value.message
+        assert not [r for r in caplog.records if r.exc_info]

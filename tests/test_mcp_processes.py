@@ -11,11 +11,12 @@ import json
 import os
 import shutil
 import signal
+import sys
 
 import pytest
 
 from kernel import RpcError
-from tests.support.mcp_agent import config_toml, mcp_agent, mcp_call, stdio_server
+from tests.support.mcp_agent import SERVER_SCRIPT, config_toml, mcp_agent, mcp_call, stdio_server
 from tests.support.model_server import text
 from tests.test_mcp_tools import items
 from tests.test_process_teardown import gone, new_marker, running
@@ -150,3 +151,45 @@ async def test_a_server_that_never_answers_times_out_and_is_reaped(serve, model_
         assert mute["runtimeStatus"] == "failed"
         assert mute["toolsError"] == "timed out after 0.5s (mcp_servers.mute.startup_timeout_sec)"
         assert await gone(marker) == []
+
+
+def owner_tasks(name: str) -> list[asyncio.Task]:
+    """The MCP client tasks of server ``name`` still running in this test's loop."""
+    return [t for t in asyncio.all_tasks() if t.get_name() == f"mcp-{name}" and not t.done()]
+
+
+async def test_a_crashed_servers_client_is_stopped_and_replaced():
+    """The owner task of a server that died ends (client and transport closed) once a call
+    finds the connection closed; the replacement is the only one, and close leaves nothing."""
+    from mcp.shared.exceptions import MCPError
+
+    from plugins_builtin.mcp.config import ServerSpec
+    from plugins_builtin.mcp.manager import McpManager
+
+    marker = new_marker()
+    args = (str(SERVER_SCRIPT), "--name", "demo", "--marker", marker)
+    spec = ServerSpec(name="demo", transport="stdio", command=sys.executable, args=args)
+
+    async def notify(thread_id: str | None, params: dict) -> None:
+        pass
+
+    manager = McpManager({"demo": spec}, notify)
+    try:
+        old = await manager.ensure("demo", None)
+        pid = (await old.call_tool("pid", None, timeout=10)).structured_content["result"]
+        os.kill(pid, signal.SIGKILL)
+        assert await gone(marker) == []
+        with pytest.raises(MCPError):
+            await old.call_tool("read_echo", {"text": "x"}, timeout=10)
+        async with asyncio.timeout(10):
+            while owner_tasks("demo"):
+                await asyncio.sleep(0.05)
+        new = await manager.ensure("demo", None)
+        assert new is not old and new.ready and len(running(marker)) == 1
+        assert len(owner_tasks("demo")) == 1
+    finally:
+        await manager.close()
+    assert await gone(marker) == []
+    assert [
+        t for t in asyncio.all_tasks() if t.get_name().startswith("mcp-") and not t.done()
+    ] == []

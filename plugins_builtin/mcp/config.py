@@ -13,6 +13,12 @@ Keys the reference has for features this server lacks (OAuth ``scopes``,
 ``experimental_environment``, the legacy ``name``) are accepted and
 ignored, so a user's existing table loads unchanged. An inline
 ``bearer_token`` is refused: secrets belong in the environment.
+
+A table's rules (command xor url, the other transport's keys, ranges) are
+checked when :class:`McpServerSettings` is built, so the settings catalog
+refuses a bad table wherever it validates: startup, ``kernel config set``
+and the ``config/*Write`` methods (nothing is written). Only the server
+name, a key of ``[mcp_servers]``, is checked by :func:`read_servers` alone.
 """
 
 from __future__ import annotations
@@ -24,8 +30,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import attrs
-
-from kernel import ConfigError
+from cattrs.errors import AttributeValidationNote, ClassValidationError
 
 __all__ = [
     "DEFAULT_STARTUP_TIMEOUT",
@@ -96,6 +101,74 @@ class McpServerSettings:
     oauth: dict[str, Any] | None = None
     oauth_resource: str | None = None
     name: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        """Refuse a table the server cannot use, naming the key (see :func:`_table_problem`)."""
+        found = _table_problem(self)
+        if found is None:
+            return
+        field, problem = found
+        if not field:
+            raise ValueError(problem)  # reported at the table: mcp_servers.<name>
+        # Reported at the field, as cattrs reports a value of the wrong type:
+        # the settings catalog and read_servers name mcp_servers.<name>.<field>.
+        error = ValueError(problem)
+        error.add_note(AttributeValidationNote(f"Checking {field}", field, Any))
+        raise ClassValidationError("While checking McpServerSettings", [error], type(self))
+
+
+def _table_problem(raw: McpServerSettings) -> tuple[str, str] | None:
+    """The first ``(field, problem)`` of a table, or None when it is usable.
+
+    ``field`` is empty for a problem of the whole table. Problems never
+    quote the value (it may be a secret).
+    """
+    if raw.bearer_token is not None:
+        return "bearer_token", "inline tokens are not supported; use bearer_token_env_var"
+    for field in ("startup_timeout_sec", "tool_timeout_sec"):
+        value = getattr(raw, field)
+        if value is not None and not value > 0:
+            return field, "must be a positive number of seconds"
+    if raw.startup_timeout_ms is not None and raw.startup_timeout_ms <= 0:
+        return "startup_timeout_ms", "must be a positive number of milliseconds"
+    if raw.command is not None:
+        if raw.url is not None:
+            return "url", "is not supported for stdio (this server has a command)"
+        for field in _HTTP_ONLY:
+            if getattr(raw, field) is not None:
+                return field, "is not supported for stdio"
+        if not raw.command.strip():
+            return "command", "must not be empty"
+        if raw.cwd is not None and not os.path.isabs(raw.cwd):
+            return "cwd", "must be an absolute path"
+        return _env_vars_problem(raw.env_vars or [])
+    if raw.url is not None:
+        for field in _STDIO_ONLY:
+            if getattr(raw, field) is not None:
+                return field, "is not supported for streamable_http"
+        if urlsplit(raw.url).scheme not in ("http", "https") or http_origin(raw.url) is None:
+            return "url", "must be an http:// or https:// URL"
+        return None
+    return "", "set either command (a stdio server) or url (a streamable HTTP server)"
+
+
+def _env_vars_problem(items: list[Any]) -> tuple[str, str] | None:
+    """What is wrong with ``env_vars`` (names, or ``{name, source = "local"}``), if anything."""
+    for index, item in enumerate(items):
+        if isinstance(item, Mapping):
+            if set(item) - {"name", "source"}:
+                return f"env_vars[{index}]", "only name and source are allowed"
+            if item.get("source") not in (None, "local"):
+                return f"env_vars[{index}].source", "only local variables are supported"
+            item = item.get("name")
+        if not isinstance(item, str) or not item:
+            return f"env_vars[{index}]", "expected a variable name"
+    return None
+
+
+def _env_var_names(items: list[Any]) -> tuple[str, ...]:
+    """The variable names of a checked ``env_vars``."""
+    return tuple(item["name"] if isinstance(item, Mapping) else item for item in items)
 
 
 class StartupProblem(Exception):
@@ -185,28 +258,21 @@ def http_origin(url: str) -> str | None:
 def read_servers(config: Any) -> dict[str, ServerSpec]:
     """Every ``[mcp_servers.<name>]`` of ``config`` (a ``kernel.config.Config``), checked.
 
-    Raises ``ConfigError`` naming the key and the file it came from.
+    Raises ``ConfigError`` naming the key and the file it came from: a
+    table's own rules are run while structuring it (:class:`McpServerSettings`),
+    the server names here.
     """
     raw = config.structure_value("mcp_servers", dict[str, McpServerSettings] | None) or {}
-    return {name: _spec(config, name, settings) for name, settings in sorted(raw.items())}
+    for name in raw:
+        if not _NAME.match(name):
+            raise config.error(
+                f"mcp_servers.{name}", "server names may only contain letters, digits, '_' and '-'"
+            )
+    return {name: _spec(name, settings) for name, settings in sorted(raw.items())}
 
 
-def _spec(config: Any, name: str, raw: McpServerSettings) -> ServerSpec:
-    key = f"mcp_servers.{name}"
-
-    def fail(field: str, problem: str) -> ConfigError:
-        return config.error(f"{key}.{field}" if field else key, problem)
-
-    if not _NAME.match(name):
-        raise fail("", "server names may only contain letters, digits, '_' and '-'")
-    if raw.bearer_token is not None:
-        raise fail("bearer_token", "inline tokens are not supported; use bearer_token_env_var")
-    for field in ("startup_timeout_sec", "tool_timeout_sec"):
-        value = getattr(raw, field)
-        if value is not None and not value > 0:
-            raise fail(field, "must be a positive number of seconds")
-    if raw.startup_timeout_ms is not None and raw.startup_timeout_ms <= 0:
-        raise fail("startup_timeout_ms", "must be a positive number of milliseconds")
+def _spec(name: str, raw: McpServerSettings) -> ServerSpec:
+    """The spec of a table that passed :func:`_table_problem`."""
     startup = raw.startup_timeout_sec
     if startup is None and raw.startup_timeout_ms is not None:
         startup = raw.startup_timeout_ms / 1000
@@ -223,52 +289,21 @@ def _spec(config: Any, name: str, raw: McpServerSettings) -> ServerSpec:
         },
     }
     if raw.command is not None:
-        if raw.url is not None:
-            raise fail("url", "is not supported for stdio (this server has a command)")
-        for field in _HTTP_ONLY:
-            if getattr(raw, field) is not None:
-                raise fail(field, "is not supported for stdio")
-        if not raw.command.strip():
-            raise fail("command", "must not be empty")
-        if raw.cwd is not None and not os.path.isabs(raw.cwd):
-            raise fail("cwd", "must be an absolute path")
         return ServerSpec(
             transport="stdio",
             command=raw.command,
             args=tuple(raw.args or ()),
             env=dict(raw.env or {}),
-            env_vars=_env_var_names(raw.env_vars or [], fail),
+            env_vars=_env_var_names(raw.env_vars or []),
             cwd=raw.cwd,
             **common,
         )
-    if raw.url is not None:
-        for field in _STDIO_ONLY:
-            if getattr(raw, field) is not None:
-                raise fail(field, "is not supported for streamable_http")
-        if urlsplit(raw.url).scheme not in ("http", "https") or http_origin(raw.url) is None:
-            raise fail("url", "must be an http:// or https:// URL")
-        return ServerSpec(
-            transport="http",
-            url=raw.url,
-            bearer_token_env_var=raw.bearer_token_env_var,
-            http_headers=dict(raw.http_headers or {}),
-            env_http_headers=dict(raw.env_http_headers or {}),
-            **common,
-        )
-    raise fail("", "set either command (a stdio server) or url (a streamable HTTP server)")
-
-
-def _env_var_names(items: list[Any], fail: Any) -> tuple[str, ...]:
-    names = []
-    for index, item in enumerate(items):
-        if isinstance(item, Mapping):
-            name, source = item.get("name"), item.get("source")
-            if set(item) - {"name", "source"}:
-                raise fail(f"env_vars[{index}]", "only name and source are allowed")
-            if source not in (None, "local"):
-                raise fail(f"env_vars[{index}].source", "only local variables are supported")
-            item = name
-        if not isinstance(item, str) or not item:
-            raise fail(f"env_vars[{index}]", "expected a variable name")
-        names.append(item)
-    return tuple(names)
+    assert raw.url is not None  # _table_problem: command or url
+    return ServerSpec(
+        transport="http",
+        url=raw.url,
+        bearer_token_env_var=raw.bearer_token_env_var,
+        http_headers=dict(raw.http_headers or {}),
+        env_http_headers=dict(raw.env_http_headers or {}),
+        **common,
+    )

@@ -17,8 +17,9 @@ which every MCP server in use today understands.
 Processes die with the server: the stdio command is started through
 ``setpriv --pdeathsig KILL`` when util-linux has it, so a ``kill -9`` of the
 kernel takes its MCP servers along (their own children excepted). Normal
-shutdown, reload and a stopped connection close the SDK client, which
-closes stdin, waits, then signals the process group.
+shutdown, reload, a stopped connection and one whose server closed it (a
+crash, seen by a call) close the SDK client, which closes stdin, waits,
+then signals the process group.
 """
 
 from __future__ import annotations
@@ -148,6 +149,16 @@ class ServerConnection:
         """Stop once the calls in flight have finished (``config/mcpServer/reload``)."""
         await self._idle.wait()
         await self.stop()
+
+    def _crashed(self) -> None:
+        """The server closed the connection: fail, and let the owner task close the client.
+
+        Without the stop, the owner would keep waiting, holding the SDK client and
+        its transport, while the manager starts a replacement on the next use.
+        """
+        self.crashed = True
+        self._failed("the server closed the connection")
+        self._stop.set()
 
     def _failed(self, reason: str) -> None:
         if self.state != "failed":
@@ -282,8 +293,7 @@ class ServerConnection:
             yield client
         except MCPError as exc:
             if exc.error.code == types.CONNECTION_CLOSED:
-                self.crashed = True
-                self._failed("the server closed the connection")
+                self._crashed()
             raise
         finally:
             self._inflight -= 1

@@ -4,7 +4,9 @@ One :class:`ServerConnection` per configured server, started on first use
 (a turn's tool listing, a status request, a direct tool call) and shared by
 every thread: one process per stdio server. A server that fails to start
 stays failed until ``config/mcpServer/reload``; one that crashed after a
-successful start is started anew on its next use.
+successful start is started anew on its next use, and the crashed
+connection is retired like a reloaded one (:meth:`McpManager.close` still
+stops it if its client has not closed yet).
 
 ``mcpServer/startupStatus/updated`` is sent to a thread's subscribers the
 first time the thread uses a server and whenever that server's state
@@ -88,6 +90,8 @@ class McpManager:
             raise StartupFailed(f"disabled (mcp_servers.{name}.enabled)")
         conn = self._connections.get(name)
         if conn is None or (conn.crashed and not conn.ready):
+            if conn is not None:
+                self._retire_later(conn)  # its client closes; close() waits for it meanwhile
             conn = ServerConnection(self.specs[name], self._elicit)
             self._connections[name] = conn
         if conn.state in ("notStarted", "starting"):
@@ -135,12 +139,17 @@ class McpManager:
         self.specs = specs
         old, self._connections = self._connections, {}
         self._announced.clear()
-        loop = asyncio.get_running_loop()
         for conn in old.values():
-            self._retired.add(conn)
-            task = loop.create_task(self._retire(conn), name=f"mcp-retire-{conn.name}")
-            self._retiring.add(task)
-            task.add_done_callback(self._retiring.discard)
+            self._retire_later(conn)
+
+    def _retire_later(self, conn: ServerConnection) -> None:
+        """Stop ``conn`` once its calls finished; until then :meth:`close` still stops it."""
+        self._retired.add(conn)
+        task = asyncio.get_running_loop().create_task(
+            self._retire(conn), name=f"mcp-retire-{conn.name}"
+        )
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def _retire(self, conn: ServerConnection) -> None:
         await conn.retire()

@@ -11,7 +11,6 @@ object and ``kernel.services["threads"]``. See docs/mcp.md.
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +37,11 @@ ELICITATION = "mcpServer/elicitation/request"
 _NOTIFICATIONS = ("item/mcpToolCall/progress", STARTUP_STATUS)
 
 
+def _touches_servers(changed: Any) -> bool:
+    """Whether the changed config paths include ``[mcp_servers]``."""
+    return any(path.split(".", 1)[0] == "mcp_servers" for path in changed)
+
+
 class McpPlugin:
     """MCP servers as tools and the ``mcpServer*`` methods; see the module docstring.
 
@@ -51,6 +55,7 @@ class McpPlugin:
         self._manager: McpManager | None = None
         self._tools: McpTools | None = None
         self._resources: ResourceTools | None = None
+        self._config_error: str | None = None  # why the last change was not applied
 
     def _runtime(self) -> tuple[McpManager, McpTools, ResourceTools]:
         """The servers and the model's tools (created, importing the SDK, on first use)."""
@@ -165,23 +170,38 @@ class McpPlugin:
 
     @method("config/mcpServer/reload")
     async def reload(self, params: None, ctx: RequestContext) -> dict[str, Any]:
-        """Re-read config.toml; servers restart from it when next used."""
+        """Re-read config.toml; servers restart from it when next used.
+
+        The kernel validates the file against the settings catalog (the
+        tables' own rules included) before anything changes; when
+        ``[mcp_servers]`` changed, :meth:`kernel_config_changed` applies it,
+        else the same tables apply again here: either way once.
+        """
         assert self.kernel is not None
-        config = self.kernel.config
-
-        def check() -> None:
-            # A file that does not validate is refused before anything changes.
-            probe = copy.copy(config)
-            probe.reload_user()
-            read_servers(probe)
-
         try:
-            await self.kernel.blocking.run(self, check, timeout=10)
-            await self.kernel.reload_config()
+            changed = await self.kernel.reload_config()
         except ConfigError as exc:
             raise RpcError(INVALID_REQUEST, str(exc)) from None
-        self._apply(read_servers(config))
+        if not _touches_servers(changed):
+            self._apply_config(self.kernel.config)
+        if self._config_error is not None:
+            raise RpcError(INVALID_REQUEST, self._config_error)
         return {}
+
+    def _apply_config(self, config: Any) -> None:
+        """Use ``config``'s servers; a refused one keeps the running servers (logged).
+
+        Only a server name can be refused here: every other rule runs in the
+        settings catalog, which refuses the file before it is used.
+        """
+        try:
+            specs = read_servers(config)
+        except ConfigError as exc:
+            self._config_error = str(exc)
+            log.error("MCP servers not reloaded: %s", exc)
+            return
+        self._config_error = None
+        self._apply(specs)
 
     def _apply(self, specs: dict[str, Any]) -> None:
         self._specs = specs
@@ -192,8 +212,8 @@ class McpPlugin:
     @hookimpl
     def kernel_config_changed(self, kernel: Kernel, changed: Any) -> None:
         """``[mcp_servers]`` written through the config methods applies at once."""
-        if any(path.split(".", 1)[0] == "mcp_servers" for path in changed):
-            self._apply(read_servers(kernel.config))
+        if _touches_servers(changed):
+            self._apply_config(kernel.config)
 
     @method("mcpServer/tool/call")
     async def tool_call(
