@@ -13,7 +13,8 @@ When the message joins the history: at the end of the running turn (its
 tool calls are all answered then; a message between a tool call and its
 output would break providers that need them adjacent), or at the start of
 the next turn when the thread is idle, after that turn's user message. The
-reference adds it to the running turn's next model request instead.
+reference adds it to the running turn's next model request instead. An
+approval still waiting when its thread is unloaded is dropped.
 
 The event is the denial the client was shown: the
 ``item/autoApprovalReview/completed`` params (camelCase, what v2 clients
@@ -107,6 +108,10 @@ class Overrides:
         waiting = self.pending.pop(turn.thread_id, None)
         if waiting:
             await turn.add_to_history(waiting)
+
+    def forget(self, thread_id: str) -> None:
+        """Drop the approvals waiting for ``thread_id`` (it was unloaded)."""
+        self.pending.pop(thread_id, None)
 
     def approve(self, thread_id: str, event: Any) -> None:
         """Record the user's approval of a denial (see the module docstring)."""

@@ -122,14 +122,25 @@ class GuardianPlugin:
         return await self.reviewer.review(turn, kind, params, item, history)
 
     @hookimpl
-    async def threads_tools(self, turn: Any) -> None:
-        """No tools: the turn is about to ask its model, so waiting approvals join its history."""
+    async def threads_context(self, turn: Any) -> None:
+        """Approvals waiting for the thread join its history: the turn is about to ask its model.
+
+        ``turn.add_to_history`` (not returned context) keeps them in the
+        conversation, after the turn's user message.
+        """
         await self.overrides.flush(turn)
 
     @hookimpl
     async def threads_turn_finished(self, turn: Any) -> None:
         """Approvals given while the turn ran join the history now that its calls are answered."""
         await self.overrides.flush(turn)
+
+    @hookimpl
+    def threads_thread_released(self, thread_id: str) -> None:
+        """An unloaded thread's waiting approvals are dropped (a thread still loaded keeps them)."""
+        threads = self.kernel.services.get("threads") if self.kernel is not None else None
+        if threads is None or not threads.is_loaded(thread_id):
+            self.overrides.forget(thread_id)
 
     # -- methods -------------------------------------------------------------------------
 
