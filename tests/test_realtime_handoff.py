@@ -156,3 +156,30 @@ async def test_an_empty_handoff_is_answered_at_once(serve, model_server):
         assert "nothing to hand off" in output["item"]["output"]
         await conn.wait_for("response.create")
         assert model_server.requests == []
+
+
+async def test_a_response_cancelled_then_done_ends_once(serve, model_server):
+    """A backend may send both for one response: the second end must not let out a second
+    ``response.create`` while the queued one runs (the backend's error would end the session)."""
+    async with (
+        RealtimeBackend() as backend,
+        voice_server(serve, backend, model_url=model_server.base_url) as voice,
+    ):
+        thread_id = await voice.thread()
+        _, conn = await voice.session(thread_id)
+        await conn.send({"type": "response.created", "response": {"id": "resp_1"}})
+        await conn.send(background_agent("call_a", {"prompt": " "}))
+        await conn.wait_for("conversation.item.create")
+        assert conn.of_type("response.create") == []
+        await conn.send({"type": "response.cancelled", "response": {"id": "resp_1"}})
+        await conn.wait_for("response.create")
+        await conn.send({"type": "response.done", "response": {"id": "resp_1"}})
+        # The queued response runs: the next answer's response.create waits for its end.
+        await conn.send(background_agent("call_b", {"prompt": " "}))
+        await conn.wait_for("conversation.item.create", count=2)
+        await voice.drain(0.3)
+        assert len(conn.of_type("response.create")) == 1
+        await conn.send({"type": "response.created", "response": {"id": "resp_2"}})
+        await conn.send({"type": "response.done", "response": {"id": "resp_2"}})
+        await conn.wait_for("response.create", count=2)
+        assert conn.closed_by is None

@@ -16,8 +16,10 @@
   ``remain_silent`` call: answered with an empty output, nothing sent;
 * ``error``: the session ends (``thread/realtime/error``, then closed).
 
-``response.created`` and ``response.done`` are tracked so the server never
-asks for a response while one is in progress (the backend refuses that).
+``response.created``, ``response.done`` and ``response.cancelled`` are
+tracked by response id so the server never asks for a response while one
+is in progress (the backend refuses that): a response ends once, even when
+the backend sends both ``cancelled`` and ``done`` for it.
 Anything else is ignored (logged at debug level), as the reference does.
 """
 
@@ -192,23 +194,24 @@ class BackendEvents:
     # -- responses and errors ----------------------------------------------------------------
 
     async def _response_created(self, event: Mapping[str, Any]) -> None:
-        self.session.response_started()
+        self.session.response_started(_response_id(event))
 
     async def _response_done(self, event: Mapping[str, Any]) -> None:
-        self.session.response_ended()
+        self.session.response_ended(_response_id(event))
 
     async def _response_cancelled(self, event: Mapping[str, Any]) -> None:
-        response = event.get("response")
-        response_id = response.get("id") if isinstance(response, Mapping) else None
-        if not isinstance(response_id, str):
-            response_id = event.get("response_id")
-        self.session.response_ended()
-        await self._added(
-            {
-                "type": "response.cancelled",
-                "response_id": response_id if isinstance(response_id, str) else None,
-            }
-        )
+        response_id = _response_id(event)
+        self.session.response_ended(response_id)
+        await self._added({"type": "response.cancelled", "response_id": response_id})
 
     async def _error(self, event: Mapping[str, Any]) -> None:
         raise SessionError(_error_message(event))
+
+
+def _response_id(event: Mapping[str, Any]) -> str | None:
+    """The id of the response an event is about (``response.id``, else ``response_id``)."""
+    response = event.get("response")
+    response_id = response.get("id") if isinstance(response, Mapping) else None
+    if not isinstance(response_id, str):
+        response_id = event.get("response_id")
+    return response_id if isinstance(response_id, str) else None

@@ -141,8 +141,10 @@ class RealtimeSession:
         self._finishing = False
         self._write_error: str | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._response_active = False
+        self._response_active = False  # a response runs, or response.create was sent
         self._response_wanted = False
+        self._response_id: str | None = None  # the running response's, once created
+        self._ended: collections.deque[str] = collections.deque(maxlen=16)  # recent ids
 
     @property
     def thread_id(self) -> str:
@@ -204,11 +206,27 @@ class RealtimeSession:
             self._response_active = True
             self.queue.force(protocol.response_create())
 
-    def response_started(self) -> None:
+    def response_started(self, response_id: str | None = None) -> None:
+        """The backend created a response (``response.created``)."""
         self._response_active = True
+        self._response_id = response_id
 
-    def response_ended(self) -> None:
+    def response_ended(self, response_id: str | None = None) -> None:
+        """A response ended (``response.done``, ``response.cancelled``): send a wanted one.
+
+        A backend may send both events for one response. Only the first end
+        of a response counts, and an end naming another response than the
+        running one is ignored: ending twice would send a second
+        ``response.create`` while one runs, and the backend's error would
+        end the session.
+        """
+        if response_id is not None:
+            if response_id in self._ended or self._response_id not in (None, response_id):
+                log.debug("realtime response %s already ended or not running", response_id)
+                return
+            self._ended.append(response_id)
         self._response_active = False
+        self._response_id = None
         if self._response_wanted:
             self._response_wanted = False
             self.request_response()
