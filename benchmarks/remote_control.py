@@ -31,18 +31,17 @@ import aiohttp
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import echo_window, median_rows, pin_cpus, start_announced, uvloop_available
+from _common import AnnouncedServer, echo_window, median_rows, pin_cpus, uvloop_available
 
 ENROLLMENT_SECRET = "bench-enrollment-secret-0123456789"
 CLIENT_SECRET = "bench-client-secret-0123456789ab"
 SERVER_CPU: int | None = None
 
 
-async def start(
-    argv: list[str], env: dict[str, str], pattern: str
-) -> tuple[asyncio.subprocess.Process, str]:
-    """Start ``argv`` on the server CPU; the first match of ``pattern`` on its stderr."""
-    return await start_announced(argv, env, pattern, SERVER_CPU)
+class Relay(AnnouncedServer):
+    """The relay subprocess; ``url`` is the ``http://`` base its banner announced."""
+
+    pattern = r"listening on (http://127\.0\.0\.1:\d+)"
 
 
 async def handshake(ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -81,13 +80,6 @@ async def environment_of(session: aiohttp.ClientSession, url: str) -> str:
                 return params["environmentId"]
 
 
-async def run(
-    ws: aiohttp.ClientWebSocketResponse, total: int, window: int, payload: str
-) -> tuple[float, float, float]:
-    """``total`` echo requests with ``window`` in flight: (requests/s, p50 us, p99 us)."""
-    return await echo_window(ws, total, window, {"message": payload})
-
-
 def report(label: str, direct: tuple[float, ...], relayed: tuple[float, ...]) -> None:
     print(label)
     for name, row in (("direct", direct), ("relay ", relayed)):
@@ -119,70 +111,60 @@ async def main() -> None:
         "KERNEL_RELAY_ENROLLMENT_SECRET": ENROLLMENT_SECRET,
         "KERNEL_RELAY_CLIENT_SECRET": CLIENT_SECRET,
     }
-    relay, relay_port = await start(
-        [
-            sys.executable,
-            "-m",
-            "kernel_remote_relay",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-level",
-            "warning",
-        ],
-        env,
-        r"listening on http://127\.0\.0\.1:(\d+)",
-    )
-    base = f"http://127.0.0.1:{relay_port}"
-    kernel, url = await start(
-        [
-            sys.executable,
-            *("-m", "kernel", "run", "--plugins", "echo,remote_control", "--remote-control"),
-            *("--listen", "ws://127.0.0.1:0"),
-            *("-c", f'kernel_plugins.remote_control.base_url="{base}/"'),
-        ],
-        {**env, "KERNEL_LOG": "info"},
-        r"listening on (ws://\S+)",
-    )
-    from kernel_remote_relay.credentials import client_token
-
+    relay_argv = [sys.executable, "-m", "kernel_remote_relay", "serve"]
+    relay_argv += ["--listen", "127.0.0.1:0", "--log-level", "warning"]
     print(
         f"event loop: {'uvloop' if uvloop_available() else 'asyncio'} (kernel); {placement}; "
         f"{args.rounds} rounds, median shown"
     )
-    try:
-        async with aiohttp.ClientSession() as session:
-            environment = await environment_of(session, url)
-            token = client_token(CLIENT_SECRET.encode(), environment)
-            remote_url = f"ws://127.0.0.1:{relay_port}/wham/remote/control/environments/{environment}/connect"
-            direct = await session.ws_connect(url, max_msg_size=1 << 26)
-            relayed = await session.ws_connect(
-                remote_url, headers={"Authorization": f"Bearer {token}"}, max_msg_size=1 << 26
+    async with Relay(relay_argv, env, SERVER_CPU) as relay:
+        kernel_argv = [
+            sys.executable,
+            *("-m", "kernel", "run", "--plugins", "echo,remote_control", "--remote-control"),
+            *("--listen", "ws://127.0.0.1:0"),
+            *("-c", f'kernel_plugins.remote_control.base_url="{relay.url}/"'),
+        ]
+        async with AnnouncedServer(
+            kernel_argv, {**env, "KERNEL_LOG": "info"}, SERVER_CPU
+        ) as kernel:
+            await compare(kernel.url, relay.url, args)
+
+
+async def compare(url: str, relay_url: str, args: argparse.Namespace) -> None:
+    """Run every scenario on a direct and a relayed client of the kernel at ``url``."""
+    from kernel_remote_relay.credentials import client_token
+
+    async with aiohttp.ClientSession() as session:
+        environment = await environment_of(session, url)
+        token = client_token(CLIENT_SECRET.encode(), environment)
+        remote_url = (
+            relay_url.replace("http", "ws", 1)
+            + f"/wham/remote/control/environments/{environment}/connect"
+        )
+        direct = await session.ws_connect(url, max_msg_size=1 << 26)
+        relayed = await session.ws_connect(
+            remote_url, headers={"Authorization": f"Bearer {token}"}, max_msg_size=1 << 26
+        )
+        for ws in (direct, relayed):
+            await handshake(ws)
+            await echo_window(ws, 200, 8, {"message": "warm up"})
+        scenarios = [
+            ("one request in flight", args.requests, 1, "hello world"),
+            ("32 requests in flight", args.requests, 32, "hello world"),
+            ("256 KiB messages, one in flight", args.large_requests, 1, "x" * 256 * 1024),
+        ]
+        for label, total, window, payload in scenarios:
+            rows: dict[str, list[tuple[float, float, float]]] = {"direct": [], "relay": []}
+            for _ in range(args.rounds):
+                for name, ws in (("direct", direct), ("relay", relayed)):
+                    rows[name].append(await echo_window(ws, total, window, {"message": payload}))
+            report(
+                f"{label} ({total} requests)",
+                median_rows(rows["direct"]),
+                median_rows(rows["relay"]),
             )
-            for ws in (direct, relayed):
-                await handshake(ws)
-                await run(ws, 200, 8, "warm up")
-            scenarios = [
-                ("one request in flight", args.requests, 1, "hello world"),
-                ("32 requests in flight", args.requests, 32, "hello world"),
-                ("256 KiB messages, one in flight", args.large_requests, 1, "x" * 256 * 1024),
-            ]
-            for label, total, window, payload in scenarios:
-                rows: dict[str, list[tuple[float, float, float]]] = {"direct": [], "relay": []}
-                for _ in range(args.rounds):
-                    rows["direct"].append(await run(direct, total, window, payload))
-                    rows["relay"].append(await run(relayed, total, window, payload))
-                report(
-                    f"{label} ({total} requests)",
-                    median_rows(rows["direct"]),
-                    median_rows(rows["relay"]),
-                )
-            await direct.close()
-            await relayed.close()
-    finally:
-        for process in (kernel, relay):
-            process.terminate()
-            await process.wait()
+        await direct.close()
+        await relayed.close()
 
 
 if __name__ == "__main__":

@@ -360,7 +360,9 @@ async def test_only_the_relays_word_starts_a_new_enrollment(serve, backend):
 
 async def test_idle_streams_and_unfinished_handshakes_are_closed(serve, backend, checker):
     settings = (
-        "kernel_plugins.remote_control.idle_timeout_seconds=1",
+        # Longer than the handshake timeout: the stuck stream must end by the
+        # handshake rule, not by the idle sweep.
+        "kernel_plugins.remote_control.idle_timeout_seconds=2",
         "kernel.handshake_timeout_seconds=1",
     )
     async with remote_server(serve, backend, *settings) as (served, sock):
@@ -427,3 +429,29 @@ async def test_a_client_flooding_notifications_is_dropped(serve, backend, checke
                     break
         assert envelope["status"] == "unknown"
         assert "unread messages; dropping it" in served.log()
+
+
+async def test_a_client_flooding_requests_it_never_reads_is_dropped(serve, backend, checker):
+    # Past the inbound backlog requests are refused above the outbox's bound; a
+    # client that reads none of them must not grow the server's memory without end.
+    settings = (
+        "kernel_plugins.remote_control.unacked_messages_per_client=1",
+        "kernel_plugins.remote_control.inbound_backlog=2",
+        "kernel.max_outbound_messages=1",
+        "kernel.max_in_flight=1",
+        "kernel.overload_timeout_seconds=30",
+    )
+    async with remote_server(serve, backend, *settings) as (served, sock):
+        stream = Stream(sock, checker, "a")
+        await stream.initialize()  # its answer holds the only window slot: nothing is read
+        # At most 257 refusals wait in the outbox, and its writer holds one batch of no
+        # more (taken whenever it first ran): 800 requests are well past both.
+        for _ in range(800):
+            await stream.request("fs/getMetadata", {"path": "/"})
+        async with asyncio.timeout(10):
+            while True:
+                envelope = await stream.recv()
+                if envelope["type"] == "pong":
+                    break
+        assert envelope["status"] == "unknown"
+        assert "reads nothing back" in served.log()

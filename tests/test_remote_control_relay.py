@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -44,23 +47,28 @@ async def relay(tmp_path, checker):
         yield started
 
 
-async def connected_server(serve, relay, home: Path | None = None, *extra: str):
-    """A served kernel with --remote-control, once connected; returns (served, environment id)."""
-    served_cm = serve(
+@contextlib.asynccontextmanager
+async def connected_server(
+    serve, relay, home: Path | None = None, *extra: str, timeout: float = 30.0
+) -> AsyncIterator[tuple[Any, str]]:
+    """A served kernel with --remote-control, once connected: (served, environment id).
+
+    A context manager, so that the server is stopped on every exit, a failed
+    setup (never connected within ``timeout``) included.
+    """
+    async with serve(
         plugins=PLUGINS,
         home=home,
         args=[*server_args(relay.url, *extra), "--remote-control"],
         env=server_env(),
-    )
-    served = await served_cm.__aenter__()
-    await served.client.initialize(experimental=True)
-    status = await wait_status(served.client, "connected")
-    return served_cm, served, status["environmentId"]
+    ) as served:
+        await served.client.initialize(experimental=True)
+        status = await wait_status(served.client, "connected", timeout)
+        yield served, status["environmentId"]
 
 
 async def test_fs_and_command_exec_through_the_relay(serve, relay, tmp_path):
-    cm, served, environment_id = await connected_server(serve, relay)
-    try:
+    async with connected_server(serve, relay) as (served, environment_id):
         remote = await relay.connect(environment_id)
         with pytest.raises(RpcError) as early:
             await remote.request("fs/readFile", {"path": "/etc/hostname"})
@@ -114,13 +122,10 @@ async def test_fs_and_command_exec_through_the_relay(serve, relay, tmp_path):
         assert base64.b64decode(delta.params["deltaBase64"]) == b"got:ping\n"
         assert (await streamed)["exitCode"] == 0
         await remote.close()
-    finally:
-        await cm.__aexit__(None, None, None)
 
 
 async def test_the_relay_refuses_unauthenticated_enrollment_and_clients(serve, relay):
-    cm, _, environment_id = await connected_server(serve, relay)
-    try:
+    async with connected_server(serve, relay) as (_, environment_id):
         base = f"{relay.url}/wham/remote/control"
         body = {"name": "intruder", "installation_id": "x"}
         async with aiohttp.ClientSession() as http:
@@ -161,13 +166,10 @@ async def test_the_relay_refuses_unauthenticated_enrollment_and_clients(serve, r
                 )
             assert cross_site.value.status == 403
         assert ENROLLMENT_SECRET not in relay.log() and CLIENT_SECRET not in relay.log()
-    finally:
-        await cm.__aexit__(None, None, None)
 
 
 async def test_several_remote_clients_at_once(serve, relay, tmp_path):
-    cm, served, environment_id = await connected_server(serve, relay)
-    try:
+    async with connected_server(serve, relay) as (served, environment_id):
         remotes = [await relay.connect(environment_id) for _ in range(4)]
         await asyncio.gather(
             *(r.initialize(f"remote-{i}", experimental=True) for i, r in enumerate(remotes))
@@ -195,13 +197,10 @@ async def test_several_remote_clients_at_once(serve, relay, tmp_path):
         await asyncio.gather(*(session(i, r) for i, r in enumerate(remotes)), local)
         for remote in remotes:
             await remote.close()
-    finally:
-        await cm.__aexit__(None, None, None)
 
 
 async def test_a_remote_client_that_leaves_has_its_processes_reaped(serve, relay):
-    cm, served, environment_id = await connected_server(serve, relay)
-    try:
+    async with connected_server(serve, relay) as (served, environment_id):
         marker = f"{5000 + os.getpid() % 1000}.{next(_markers):04d}"
         remote = await relay.connect(environment_id)
         await remote.initialize(experimental=True)
@@ -224,13 +223,10 @@ async def test_a_remote_client_that_leaves_has_its_processes_reaped(serve, relay
         await other.initialize(experimental=True)
         assert (await other.request("command/exec", {"command": ["true"]}))["exitCode"] == 0
         await other.close()
-    finally:
-        await cm.__aexit__(None, None, None)
 
 
 async def test_relay_restart_reconnects_with_the_same_environment(serve, relay):
-    cm, served, environment_id = await connected_server(serve, relay)
-    try:
+    async with connected_server(serve, relay) as (served, environment_id):
         remote = await relay.connect(environment_id)
         await remote.initialize(experimental=True)
         await relay.restart()
@@ -252,14 +248,11 @@ async def test_relay_restart_reconnects_with_the_same_environment(serve, relay):
         ] == "back\n"
         await again.close()
         assert relay.log().count(" as environment ") == 1
-    finally:
-        await cm.__aexit__(None, None, None)
 
 
 async def test_a_relay_that_lost_its_state_gets_a_new_enrollment(serve, tmp_path, checker):
     async with running_relay(tmp_path, checker, persistent=False) as relay:
-        cm, served, first = await connected_server(serve, relay)
-        try:
+        async with connected_server(serve, relay) as (served, first):
             await relay.restart()
             status = await wait_status(served.client, "connected")
             assert status["environmentId"] not in (None, first)
@@ -270,28 +263,22 @@ async def test_a_relay_that_lost_its_state_gets_a_new_enrollment(serve, tmp_path
             with pytest.raises(aiohttp.WSServerHandshakeError) as gone:
                 await relay.connect(first)
             assert gone.value.status == 404
-        finally:
-            await cm.__aexit__(None, None, None)
 
 
 async def test_a_restarted_server_keeps_its_environment(serve, relay, tmp_path):
     home = tmp_path / "server-home"
-    cm, _, environment_id = await connected_server(serve, relay, home)
-    await cm.__aexit__(None, None, None)
-    cm, _, again = await connected_server(serve, relay, home)
-    try:
+    async with connected_server(serve, relay, home) as (_, environment_id):
+        pass
+    async with connected_server(serve, relay, home) as (_, again):
         assert again == environment_id
         assert "refreshed the token of environment" in relay.log()
         remote = await relay.connect(environment_id)
         await remote.initialize(experimental=True)
         await remote.close()
-    finally:
-        await cm.__aexit__(None, None, None)
 
 
 async def test_disable_and_shutdown_close_remote_clients(serve, relay):
-    cm, served, environment_id = await connected_server(serve, relay)
-    try:
+    async with connected_server(serve, relay) as (served, environment_id):
         remote = await relay.connect(environment_id)
         await remote.initialize(experimental=True)
         answer = await served.client.request("remoteControl/disable", {})
@@ -304,6 +291,18 @@ async def test_disable_and_shutdown_close_remote_clients(serve, relay):
         await wait_status(served.client, "connected")
         remote = await relay.connect(environment_id)
         await remote.initialize(experimental=True)
-    finally:
-        await cm.__aexit__(None, None, None)
     await asyncio.wait_for(remote.wait_closed(), 10)
+
+
+async def test_a_failed_setup_still_stops_the_server(serve, relay):
+    # Never connected (no enrollment secret): the setup times out, and the server,
+    # found by a marker in its command line, is gone by then.
+    marker = f"{5000 + os.getpid() % 1000}.{next(_markers):04d}"
+    extra = (
+        'kernel_plugins.remote_control.enrollment_secret_env="KERNEL_TEST_NO_SUCH_SECRET"',
+        f"kernel_plugins.remote_control.request_timeout_seconds={marker}",
+    )
+    with pytest.raises(TimeoutError):
+        async with connected_server(serve, relay, None, *extra, timeout=2.0):
+            pass
+    assert live_processes(marker) == []

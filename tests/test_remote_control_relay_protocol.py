@@ -2,13 +2,17 @@
 
 The relay app runs in the test's loop; the test plays the app-server
 (:class:`tests.support.remote_fake_server.FakeAppServer`) and the clients
-(plain websockets), so each envelope the relay sends is seen exactly.
+(plain websockets), so each envelope the relay sends is seen exactly. Every
+JSON-RPC frame a client reads, including the answers the relay makes itself,
+is checked against the reference schema (:class:`CheckedClient`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -18,6 +22,7 @@ import orjson
 import pytest
 from kernel_remote_relay.credentials import client_token
 
+from tests.protocol.checker import ProtocolChecker, ProtocolViolation
 from tests.support.remote_fake_server import FakeAppServer, relay_app
 from tests.support.remote_relay import CLIENT_SECRET, ENROLLMENT_SECRET
 
@@ -45,25 +50,67 @@ async def http():
         yield session
 
 
+class CheckedClient:
+    """A client websocket whose every text frame read is checked against the reference schema.
+
+    Requests sent through :meth:`send` are remembered by id, so that an
+    answer is checked as the result of its method; a violation raises
+    (:class:`~tests.protocol.checker.ProtocolViolation`) and fails the test.
+    """
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, checker: ProtocolChecker) -> None:
+        self.ws = ws
+        self.checker = checker
+        self.pending: dict[object, str] = {}
+
+    @property
+    def close_code(self) -> int | None:
+        return self.ws.close_code
+
+    @property
+    def closed(self) -> bool:
+        return self.ws.closed
+
+    async def send(self, message: dict | str) -> None:
+        """Send ``message`` (an object, or text sent as is: malformed on purpose)."""
+        text = message if isinstance(message, str) else orjson.dumps(message).decode()
+        with contextlib.suppress(orjson.JSONDecodeError):
+            decoded = orjson.loads(text)
+            if isinstance(decoded, dict) and "method" in decoded and "id" in decoded:
+                self.pending[decoded["id"]] = decoded["method"]
+        await self.ws.send_str(text)
+
+    async def receive(self, timeout: float = 10.0) -> aiohttp.WSMessage:
+        """The next websocket message; a text frame is checked first."""
+        async with asyncio.timeout(timeout):
+            message = await self.ws.receive()
+        if message.type is aiohttp.WSMsgType.TEXT:
+            self.checker.check_server_frame(orjson.loads(message.data), self.pending)
+        return message
+
+    async def recv(self, timeout: float = 10.0) -> dict:
+        """The next JSON-RPC message (checked)."""
+        message = await self.receive(timeout)
+        assert message.type is aiohttp.WSMsgType.TEXT, message
+        return orjson.loads(message.data)
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
 async def open_client(
-    http: aiohttp.ClientSession, fake: FakeAppServer
-) -> aiohttp.ClientWebSocketResponse:
+    http: aiohttp.ClientSession, fake: FakeAppServer, checker: ProtocolChecker
+) -> CheckedClient:
     token = client_token(CLIENT_SECRET.encode(), fake.ids["environment_id"])
-    return await http.ws_connect(fake.client_url(), headers={"Authorization": f"Bearer {token}"})
+    ws = await http.ws_connect(fake.client_url(), headers={"Authorization": f"Bearer {token}"})
+    return CheckedClient(ws, checker)
 
 
-async def client_recv(ws: aiohttp.ClientWebSocketResponse, timeout: float = 10.0) -> dict:
-    async with asyncio.timeout(timeout):
-        message = await ws.receive()
-    assert message.type is aiohttp.WSMsgType.TEXT, message
-    return orjson.loads(message.data)
-
-
-async def test_client_messages_become_envelopes_replayed_after_the_cursor(fake, http):
-    client = await open_client(http, fake)
+async def test_client_messages_become_envelopes_replayed_after_the_cursor(fake, http, checker):
+    client = await open_client(http, fake, checker)
     sent = []
     for message in (INIT, {"id": 2, "method": "a/b"}, {"id": 3, "method": "a/c"}):
-        await client.send_str(orjson.dumps(message).decode())
+        await client.send(message)
         envelope = await fake.recv()
         assert envelope["type"] == "client_message" and envelope["message"] == message
         sent.append(envelope)
@@ -80,41 +127,49 @@ async def test_client_messages_become_envelopes_replayed_after_the_cursor(fake, 
         await fake.recv(timeout=0.5)
 
 
-async def test_server_messages_are_delivered_once_and_acknowledged(fake, http):
-    client = await open_client(http, fake)
+async def test_server_messages_are_delivered_once_and_acknowledged(fake, http, checker):
+    client = await open_client(http, fake, checker)
     # Before initialize the relay answers as a direct connection would.
-    await client.send_str('{"id": 7, "method": "fs/readFile", "params": {}}')
-    assert await client_recv(client) == {
+    await client.send('{"id": 7, "method": "fs/readFile", "params": {}}')
+    assert await client.recv() == {
         "id": 7,
         "error": {"code": -32600, "message": "Not initialized"},
     }
-    await client.send_str('{"method": "initialized"}')  # dropped
-    await client.send_str("{not json")
-    parse = await client_recv(client)
+    await client.send('{"method": "initialized"}')  # dropped
+    await client.send("{not json")
+    parse = await client.recv()
     assert parse["id"] is None and parse["error"]["code"] == -32700
-    await client.send_str(orjson.dumps(INIT).decode())
+    await client.send(INIT)
     init = await fake.recv()
     route = {"client_id": init["client_id"], "stream_id": init["stream_id"]}
-    answer = {"id": 1, "result": {"userAgent": "x"}}
+    answer = {
+        "id": 1,
+        "result": {
+            "codexHome": "/home/fake/.codex",
+            "platformFamily": "unix",
+            "platformOs": "linux",
+            "userAgent": "x",
+        },
+    }
     await fake.send(type="server_message", seq_id=1, message=answer, **route)
-    assert await client_recv(client) == answer
+    assert await client.recv() == answer
     assert await fake.recv() == {"type": "ack", "seq_id": 1, **route}
     await fake.send(type="server_message", seq_id=1, message=answer, **route)  # a replay
     assert await fake.recv() == {"type": "ack", "seq_id": 1, **route}
     with pytest.raises(TimeoutError):
-        await client_recv(client, timeout=0.3)
-    await client.send_str(orjson.dumps(INIT).decode())
-    assert (await client_recv(client))["error"]["message"] == "Already initialized"
+        await client.recv(timeout=0.3)
+    await client.send(INIT)
+    assert (await client.recv())["error"]["message"] == "Already initialized"
     await fake.send(type="pong", seq_id=2, status="active", **route)
     assert await fake.recv() == {"type": "ack", "seq_id": 2, **route}
 
 
-async def test_large_messages_are_chunked_both_ways(fake, http):
-    client = await open_client(http, fake)
-    await client.send_str(orjson.dumps(INIT).decode())
+async def test_large_messages_are_chunked_both_ways(fake, http, checker):
+    client = await open_client(http, fake, checker)
+    await client.send(INIT)
     route = {k: v for k, v in (await fake.recv()).items() if k in ("client_id", "stream_id")}
     big = orjson.dumps({"id": 2, "method": "x/y", "params": {"blob": "z" * 400_000}})
-    await client.send_str(big.decode())
+    await client.send(big.decode())
     pieces = [await fake.recv()]
     while len(pieces) < pieces[0]["segment_count"]:
         pieces.append(await fake.recv())
@@ -137,19 +192,19 @@ async def test_large_messages_are_chunked_both_ways(fake, http):
             ).decode(),
             **route,
         )
-    assert orjson.dumps(await client_recv(client)) == reply
+    assert orjson.dumps(await client.recv()) == reply
     assert await fake.recv() == {"type": "ack", "seq_id": 1, **route}
 
 
-async def test_stream_ends_in_both_directions(fake, http):
-    leaving = await open_client(http, fake)
-    await leaving.send_str(orjson.dumps(INIT).decode())
+async def test_stream_ends_in_both_directions(fake, http, checker):
+    leaving = await open_client(http, fake, checker)
+    await leaving.send(INIT)
     route = {k: v for k, v in (await fake.recv()).items() if k in ("client_id", "stream_id")}
     await leaving.close()
     closed = await fake.recv()
     assert closed["type"] == "client_closed" and closed["seq_id"] == 2 and "cursor" in closed
-    ended = await open_client(http, fake)
-    await ended.send_str(orjson.dumps(INIT).decode())
+    ended = await open_client(http, fake, checker)
+    await ended.send(INIT)
     route = {k: v for k, v in (await fake.recv()).items() if k in ("client_id", "stream_id")}
     await fake.send(type="pong", seq_id=1, status="unknown", **route)
     async with asyncio.timeout(10):
@@ -164,29 +219,29 @@ async def test_stream_ends_in_both_directions(fake, http):
     assert {"type": "client_closed", **ghost} in got
 
 
-async def test_clients_wait_for_a_returning_server_then_give_up(fake, http):
-    client = await open_client(http, fake)
+async def test_clients_wait_for_a_returning_server_then_give_up(fake, http, checker):
+    client = await open_client(http, fake, checker)
     await fake.ws.close()
     async with asyncio.timeout(10):
         message = await client.receive()
     assert message.type is aiohttp.WSMsgType.CLOSE and client.close_code == 1013
     with pytest.raises(aiohttp.WSServerHandshakeError) as offline:
-        await open_client(http, fake)
+        await open_client(http, fake, checker)
     assert offline.value.status == 503
 
 
-async def test_bad_frames_from_a_client(tmp_path, http):
+async def test_bad_frames_from_a_client(tmp_path, http, checker):
     async with relay_app(None, max_message_bytes=1000) as url:
         fake = FakeAppServer(url)
         await fake.enroll()
         await fake.connect()
         try:
-            binary = await open_client(http, fake)
-            await binary.send_bytes(b"{}")
+            binary = await open_client(http, fake, checker)
+            await binary.ws.send_bytes(b"{}")
             assert (await binary.receive()).type is aiohttp.WSMsgType.CLOSE
             assert binary.close_code == 1003
-            huge = await open_client(http, fake)
-            await huge.send_str("[" + "1," * 1000 + "1]")
+            huge = await open_client(http, fake, checker)
+            await huge.send("[" + "1," * 1000 + "1]")
             assert (await huge.receive()).type is aiohttp.WSMsgType.CLOSE
             assert huge.close_code == 1009
         finally:
@@ -314,3 +369,83 @@ def test_the_relay_refuses_to_start_without_proper_secrets(enrollment, client, p
     assert problem in done.stderr
     for secret in (enrollment, client):
         assert secret is None or secret == "short" or secret not in done.stderr
+
+
+async def test_client_frames_are_checked_against_the_schema(fake, http, checker):
+    client = await open_client(http, fake, checker)
+    await client.send(INIT)
+    route = {k: v for k, v in (await fake.recv()).items() if k in ("client_id", "stream_id")}
+    # An initialize result without codexHome, platformFamily and platformOs.
+    bad = {"id": 1, "result": {"userAgent": "x"}}
+    await fake.send(type="server_message", seq_id=1, message=bad, **route)
+    with pytest.raises(ProtocolViolation, match="result of initialize"):
+        await client.recv()
+
+
+async def test_a_server_message_above_the_limit_closes_its_client(tmp_path, http, checker):
+    async with relay_app(None, max_message_bytes=200_000) as url:
+        fake = FakeAppServer(url)
+        await fake.enroll()
+        await fake.connect()
+        try:
+            client = await open_client(http, fake, checker)
+            await client.send(INIT)
+            init = await fake.recv()
+            route = {"client_id": init["client_id"], "stream_id": init["stream_id"]}
+            reply = orjson.dumps({"id": 1, "result": {"blob": "q" * 300_000}})
+            size, step = len(reply), 96 * 1024
+            count = -(-size // step)
+            for index in range(count):
+                piece = reply[index * step : (index + 1) * step]
+                await fake.send(
+                    type="server_message_chunk",
+                    seq_id=1,
+                    segment_id=index,
+                    segment_count=count,
+                    message_size_bytes=size,
+                    message_chunk_base64=base64.b64encode(piece).decode(),
+                    **route,
+                )
+            # The client is not left waiting for an answer that never comes.
+            assert (await client.receive()).type is aiohttp.WSMsgType.CLOSE
+            assert client.close_code == 1009
+            # ... and the app-server hears that the client left.
+            while (envelope := await fake.recv(skip=("ping", "ack")))["type"] != "client_closed":
+                pass
+            assert {k: envelope[k] for k in route} == route
+        finally:
+            await fake.close()
+
+
+async def test_a_client_that_floods_and_never_reads_is_closed(tmp_path, http, checker, caplog):
+    # Requests before initialize are answered by the relay itself; answers with
+    # 100 KB ids fill the socket's buffers soon, then the relay's own queue.
+    caplog.set_level(logging.WARNING, "kernel_remote_relay")
+    async with relay_app(None, backlog=4) as url:
+        fake = FakeAppServer(url)
+        await fake.enroll()
+        await fake.connect()
+        try:
+            client = await open_client(http, fake, checker)
+            padding = "x" * 100_000
+            with contextlib.suppress(ConnectionError):
+                for index in range(1000):
+                    # (The relay runs in this loop.) Sending on after it gave up would
+                    # have the client reset rather than closed.
+                    if "answers wait unread; closing it" in caplog.text:
+                        break
+                    await client.send({"id": f"{index}-{padding}", "method": "a/b"})
+            async with asyncio.timeout(10):
+                while (message := await client.receive()).type is aiohttp.WSMsgType.TEXT:
+                    pass
+            assert message.type is aiohttp.WSMsgType.CLOSE and client.close_code == 1008
+        finally:
+            await fake.close()
+
+
+def test_the_default_limit_takes_the_largest_message_an_app_server_sends():
+    from kernel_remote_relay.hub import HubLimits
+
+    from plugins_builtin.remote_control.protocol import CHUNK_BYTES, SEGMENT_COUNT_MAX
+
+    assert HubLimits().max_message_bytes >= CHUNK_BYTES * SEGMENT_COUNT_MAX

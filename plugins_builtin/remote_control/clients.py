@@ -50,6 +50,16 @@ log = logging.getLogger("plugins.remote_control.clients")
 TRANSPORT = "remote_control"
 """The transport name of remote connections (``Connection.transport``)."""
 
+_MIN_REFUSALS = 256
+"""Refusals (``-32001``) that may wait above a connection's outbox bound, at the least.
+
+Past the inbound backlog a request is refused at once, above the outbox's
+bound, so that the relay's socket never waits for one client. A client that
+pipelines a burst still gets every refusal; one that keeps sending and
+reads nothing is dropped once ``max(hard_limit, _MIN_REFUSALS)`` of them
+wait (:meth:`RemoteClients._push`).
+"""
+
 
 @attrs.define(eq=False)
 class _Client:
@@ -173,7 +183,20 @@ class RemoteClients:
                 with contextlib.suppress(orjson.JSONDecodeError):
                     message = orjson.loads(frame)
             if _is_request(message):
-                # Not queued, still answered: the client may retry later.
+                # Not queued, still answered: the client may retry later. The answer
+                # bypasses the outbox's bound, so a client that also reads nothing is
+                # dropped once too many of them wait (they would pile up without end).
+                outbox = client.conn.outbox
+                waiting = len(outbox) - outbox.limit
+                if waiting >= max(source.hard_limit, _MIN_REFUSALS):
+                    log.warning(
+                        "remote client %s/%s reads nothing back (%d refusals wait beyond "
+                        "its outbound bound); dropping it",
+                        *client.key,
+                        waiting,
+                    )
+                    client.conn.abort(f"{waiting} unread answers beyond the outbound bound")
+                    return
                 self.kernel.stats.overloaded += 1
                 client.conn.answer_now(encode_error(message["id"], overloaded()))
                 return
@@ -191,16 +214,24 @@ class RemoteClients:
 
     async def _open(self, key: Key, seq: int | None, first: bytes | Oversized) -> None:
         prefix = stream_prefix(*key)
-        old = self._clients.pop(key, None)
-        if old is not None:
-            log.info("remote client %s/%s initialized again; replacing its connection", *key)
-            old.link.detach()
-            old.source.end("replaced by a new initialize")
-        if not self.accepting or len(self._clients) >= self.max_clients:
+        old = self._clients.get(key)
+        # Refused before the old connection is touched: a detached link never
+        # forgets its stream in Outbound, so only a stream that carries on may be detached.
+        others = len(self._clients) - (old is not None)
+        if not self.accepting or others >= self.max_clients:
             why = "not accepting" if not self.accepting else f"{self.max_clients} already open"
             log.warning("remote client %s/%s refused: %s", *key, why)
-            self.outbound.pong(key, prefix, "unknown")
+            if old is not None:
+                # The client gave it up; its normal end tells the relay and forgets the stream.
+                old.source.end(f"a new initialize was refused: {why}")
+            else:
+                self.outbound.pong(key, prefix, "unknown")
             return
+        if old is not None:
+            log.info("remote client %s/%s initialized again; replacing its connection", *key)
+            del self._clients[key]
+            old.link.detach()
+            old.source.end("replaced by a new initialize")
         self.outbound.open(key, prefix)
         link = RemoteLink(key, prefix, self.outbound, self._ended)
         source = RemoteSource(self.kernel.settings.max_message_bytes, self.inbound_backlog)

@@ -97,6 +97,10 @@ class Outbound:
         if key not in self._streams:
             self._streams[key] = _Stream(prefix)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` is sequenced here (opened and not forgotten): what a stream holds."""
+        return key in self._streams
+
     def forget(self, key: Key) -> None:
         """``key`` ended: stop replaying it and release anyone waiting for its window.
 

@@ -265,6 +265,10 @@ class Hub:
         )
 
 
+_FLOOD_CLOSE_SECONDS = 1.0
+"""How long closing a flooding client may take (its close frame, its reply) before the drop."""
+
+
 async def _read_client(environment: Environment, stream: ClientStream) -> None:
     ws = stream.ws
     async for message in ws:
@@ -274,11 +278,13 @@ async def _read_client(environment: Environment, stream: ClientStream) -> None:
                 decoded = orjson.loads(data)
             except orjson.JSONDecodeError as exc:
                 error = {"code": -32700, "message": f"Parse error: {exc}"}
-                stream.answer(orjson.dumps({"id": None, "error": error}))
-                continue
-            verdict = stream.gate(decoded)
+                verdict: str | bytes = orjson.dumps({"id": None, "error": error})
+            else:
+                verdict = stream.gate(decoded)
             if isinstance(verdict, bytes):
-                stream.answer(verdict)
+                if not stream.answer(verdict):
+                    await _drop_flooding(stream)
+                    return
             elif verdict == "forward":
                 await environment.forward(stream, data)
         elif message.type is WSMsgType.BINARY:
@@ -287,6 +293,29 @@ async def _read_client(environment: Environment, stream: ClientStream) -> None:
                 message=b"binary frames are not supported; send JSON text frames",
             )
             return
+
+
+async def _drop_flooding(stream: ClientStream) -> None:
+    """Close a client that sends on while the relay's answers to it wait unwritten (1008).
+
+    It reads nothing, so its close frame may never be written either: what
+    is queued for it is dropped, and the socket goes after a short wait.
+    """
+    log.warning(
+        "client %s/%s: more than %d of the relay's answers wait unread; closing it",
+        *stream.key,
+        stream.environment.limits.backlog,
+    )
+    await stream.stop()
+    try:
+        async with asyncio.timeout(_FLOOD_CLOSE_SECONDS):
+            await stream.ws.close(
+                code=WSCloseCode.POLICY_VIOLATION,
+                message=b"too many unread answers; read what the relay sends",
+                drain=False,
+            )
+    except TimeoutError:
+        pass  # aiohttp closed the transport
 
 
 async def _healthz(request: web.Request) -> web.Response:

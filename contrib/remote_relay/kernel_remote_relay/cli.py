@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--client-secret-file", metavar="PATH")
     serve.add_argument("--path-prefix", default="", help="serve the routes under this path")
     serve.add_argument("--token-ttl-seconds", type=float, default=3600.0)
-    serve.add_argument("--max-message-bytes", type=int, default=64 * 1024 * 1024)
+    serve.add_argument("--max-message-bytes", type=int, default=HubLimits.max_message_bytes)
     serve.add_argument("--server-grace-seconds", type=float, default=60.0)
     serve.add_argument("--ping-interval-seconds", type=float, default=60.0)
     serve.add_argument("--log-level", default="info")

@@ -14,12 +14,16 @@ writer, which writes each message as one text frame and then acknowledges
 it (``ack``, coalesced per stream), so the app-server's per-stream window
 follows what the client actually took. A replayed ``seq_id`` is
 acknowledged and skipped. ``pong unknown`` means the app-server ended (or
-never knew) the stream: its websocket is closed after what is queued.
+never knew) the stream: its websocket is closed after what is queued. A
+chunked message above ``max_message_bytes`` is not joined: its client is
+closed (1009) instead of waiting for it forever.
 
 Handshake, as a direct connection sees it: before a stream's first
 ``initialize`` is forwarded, the relay answers other requests ``-32600 Not
 initialized`` itself; after its success, another ``initialize`` is answered
-``Already initialized``.
+``Already initialized``. At most ``backlog`` of those answers of the relay's
+own wait unwritten; a client that sends on and reads nothing is closed
+(1008). (The app-server's messages are bounded by its per-stream window.)
 
 When the app-server's websocket drops, clients stay connected for
 ``server_grace_seconds`` (the app-server reconnects and carries on); then
@@ -40,7 +44,10 @@ import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from .protocol import (
+    CHUNK_BYTES,
+    SEGMENT_COUNT_MAX,
     ChunkJoiner,
+    TooBig,
     ack_envelope,
     client_message_envelopes,
     closed_envelope,
@@ -67,7 +74,7 @@ ACK_DELAY = 0.005
 class HubLimits:
     """Bounds of every environment (see the module docstring)."""
 
-    max_message_bytes: int = 64 * 1024 * 1024
+    max_message_bytes: int = CHUNK_BYTES * SEGMENT_COUNT_MAX  # the most an app-server may send
     backlog: int = 256
     replay_entries: int = 1024
     server_grace_seconds: float = 60.0
@@ -96,6 +103,7 @@ class ClientStream:
         self.closed = False
         self.server_ended = False
         self._out: deque[tuple[int, bytes]] = deque()
+        self._answers = 0  # the relay's own answers in _out
         self._wake = asyncio.Event()
         self._finish: tuple[int, bytes] | None = None
         self._writer = asyncio.get_running_loop().create_task(self._write())
@@ -126,10 +134,20 @@ class ClientStream:
         self._out.append((seq, data))
         self._wake.set()
 
-    def answer(self, data: bytes) -> None:
-        """Queue an answer the relay gives itself (never acknowledged to the app-server)."""
+    def answer(self, data: bytes) -> bool:
+        """Queue an answer the relay gives itself (never acknowledged to the app-server).
+
+        False, and nothing queued, once ``backlog`` of them wait unwritten: the
+        client keeps sending and reads nothing, and the caller drops it. (The
+        app-server's messages need no such bound: its per-stream window holds
+        them until this writer acknowledges them.)
+        """
+        if self._answers >= self.environment.limits.backlog:
+            return False
+        self._answers += 1
         self._out.append((0, data))
         self._wake.set()
+        return True
 
     def finish(self, code: int, message: str) -> None:
         """Close the websocket once what is queued was written."""
@@ -142,6 +160,8 @@ class ClientStream:
             while True:
                 while self._out:
                     seq, data = self._out.popleft()
+                    if not seq:
+                        self._answers -= 1
                     await ws.send_frame(data, WSMsgType.TEXT)
                     if seq:
                         environment.ack_later(self, seq)
@@ -323,9 +343,31 @@ class Environment:
             message, joined = None, stream.joiner.observe(envelope)
             if joined is None:
                 return
+            if isinstance(joined, TooBig):
+                self._too_big(stream, envelope.seq_id, joined.size)
+                return
             data = joined
         stream.last_server_seq = envelope.seq_id
         stream.deliver(envelope.seq_id, data, message)
+
+    def _too_big(self, stream: ClientStream, seq: int, size: int) -> None:
+        """The app-server sent ``stream`` a message above the limit: close the client (1009).
+
+        Its client would otherwise wait for an answer that never comes. The
+        message counts as delivered (its remaining chunks are acknowledged as
+        replays), so the app-server's window does not stay full meanwhile.
+        """
+        limit = self.limits.max_message_bytes
+        log.warning(
+            "client %s/%s: the app-server sent a %d-byte message, above the limit of %d bytes; "
+            "closing the client",
+            *stream.key,
+            size,
+            limit,
+        )
+        stream.last_server_seq = seq
+        self._ack(stream.key, stream.route, seq)
+        stream.finish(WSCloseCode.MESSAGE_TOO_BIG, f"a {size}-byte message exceeds {limit} bytes")
 
     def _ack(self, key: Key, route: bytes, seq: int) -> None:
         # Coalesced: one ack per stream per ACK_DELAY covers every message before it.

@@ -31,6 +31,7 @@ __all__ = [
     "SEGMENT_MAX_BYTES",
     "ChunkJoiner",
     "ServerEnvelope",
+    "TooBig",
     "ack_envelope",
     "client_message_envelopes",
     "closed_envelope",
@@ -152,11 +153,22 @@ def parse_server_envelope(text: str | bytes) -> ServerEnvelope | str:
     return ServerEnvelope(kind, client_id, stream_id, seq_id, raw)
 
 
+class TooBig:
+    """What :meth:`ChunkJoiner.observe` returns for a message larger than its limit."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
 class ChunkJoiner:
     """Joins one stream's ``server_message_chunk`` envelopes, in order.
 
     Anything inconsistent drops the partial message (logged); a new
     segment 0 starts over, which is what a replay after a reconnect sends.
+    A message that declares more than ``limit`` bytes is not joined:
+    :class:`TooBig` tells the caller, who must not leave its client waiting.
     """
 
     def __init__(self, limit: int) -> None:
@@ -170,8 +182,8 @@ class ChunkJoiner:
     def _reset(self) -> None:
         self._seq, self._next, self._data = None, 0, bytearray()
 
-    def observe(self, envelope: ServerEnvelope) -> bytes | None:
-        """The whole message once its last chunk arrived, else None."""
+    def observe(self, envelope: ServerEnvelope) -> bytes | TooBig | None:
+        """The whole message once its last chunk arrived, :class:`TooBig`, else None."""
         raw = envelope.raw
         segment, count = raw.get("segment_id"), raw.get("segment_count")
         size, piece = raw.get("message_size_bytes"), raw.get("message_chunk_base64")
@@ -182,11 +194,14 @@ class ChunkJoiner:
             or type(piece) is not str
             or not 0 < count <= SEGMENT_COUNT_MAX
             or not 0 <= segment < count
-            or not 0 < size <= self.limit
+            or size <= 0
         ):
-            log.warning("dropping a malformed or oversized server chunk")
+            log.warning("dropping a malformed server chunk")
             self._reset()
             return None
+        if size > self.limit:
+            self._reset()
+            return TooBig(size)
         if segment == 0:
             self._seq, self._next, self._count, self._size = envelope.seq_id, 0, count, size
             self._data = bytearray()
